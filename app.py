@@ -1,0 +1,69 @@
+"""Inktrail: `python app.py` upgrades the database, then serves the app and runs the scheduler in this
+one process. `python app.py --demo` also seeds a demo shop when the database is empty."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tracker import create_app
+from tracker.settings import ConfigError
+
+
+def _build():
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # A bad config.toml stops start-up with the key and the reason, not a traceback.
+        sys.exit(f"Inktrail cannot start: {exc}")
+
+
+app = _build()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run Inktrail: web server and scheduler in one process.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for tablets on the LAN)")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--demo", action="store_true", help="seed a demo shop when the database is empty")
+    parser.add_argument("--threads", type=int, default=8, help="web server threads")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from flask_migrate import upgrade
+    from sqlalchemy import func, select
+
+    from tracker.extensions import db
+    from tracker.models import Order
+    from tracker.scheduling import start_scheduler
+
+    with app.app_context():
+        upgrade()
+        if args.demo:
+            from tracker.services.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+            if db.session.scalar(select(func.count()).select_from(Order)) == 0:
+                made = seed_demo()
+                db.session.commit()
+                print(f"Seeded a demo shop with {made} orders.")
+            print("Log in as " + ", ".join(f"{u} ({r})" for u, r in DEMO_USERS)
+                  + f" with the password {DEMO_PASSWORD!r}.")
+
+    scheduler, lock = start_scheduler(app)
+    from waitress import serve
+
+    print(f"Inktrail is serving at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        serve(app, host=args.host, port=args.port, threads=args.threads, ident="inktrail")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+            lock.release()
+        print("Inktrail stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

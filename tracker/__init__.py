@@ -1,0 +1,83 @@
+"""Inktrail: an order tracker for print shops. create_app() builds the Flask app; it never starts the
+scheduler (app.py does, once)."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .extensions import csrf, db, login_manager, migrate
+from .settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    # WAL lets the board read while a scan writes; busy_timeout waits out a short lock instead of
+    # failing; SQLite leaves foreign keys off unless asked.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """overrides: Flask config keys, plus TRACKER_CONFIG (a dict merged over config.toml, for tests),
+    TRACKER_CONFIG_PATH and INSTANCE_PATH."""
+    overrides = dict(overrides or {})
+    instance_path = Path(overrides.pop("INSTANCE_PATH", None) or os.environ.get("TRACKER_INSTANCE_PATH")
+                         or ROOT / "instance").resolve()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(instance_path, overrides.pop("TRACKER_CONFIG_PATH", None),
+                             overrides=overrides.pop("TRACKER_CONFIG", None))
+
+    app = Flask("tracker", root_path=str(ROOT), instance_path=str(instance_path),
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    engine_options = {"pool_pre_ping": True}
+    if settings.database_url.startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 5}}
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # a tablet's board stays open all day
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(overrides)
+    app.extensions["tracker_settings"] = settings
+
+    db.init_app(app)
+    from .models import render_migration_item
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True,
+                     render_item=render_migration_item)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from . import auth, errors, templating
+    auth.init_app(app)
+    errors.init_app(app)
+    templating.init_app(app)
+
+    from .views import api, board, health, orders, public
+    from .views import auth as auth_views
+    for bp in (auth_views.bp, board.bp, orders.bp, public.bp, api.bp, health.bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
+
+    from .cli import tracker_cli
+    app.cli.add_command(tracker_cli)
+    return app

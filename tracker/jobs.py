@@ -1,0 +1,81 @@
+"""Scheduled work. Each job is a plain function run inside an app context; the scheduler and
+`flask --app app tracker run-job NAME` both call it through run_job(), which records the run."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from .extensions import db
+from .models import SchedulerJob, utcnow
+
+log = logging.getLogger("tracker.jobs")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: Callable[[], object]
+    every_seconds: int
+    doc: str
+
+
+def heartbeat():
+    """Proves the scheduler is alive; /healthz reads its last run."""
+    return "ok"
+
+
+JOBS: dict[str, JobSpec] = {}
+
+
+def register(name: str, every_seconds: int, doc: str):
+    def decorator(func):
+        JOBS[name] = JobSpec(name, func, every_seconds, doc)
+        return func
+
+    return decorator
+
+
+register("heartbeat", 30, "records that the scheduler is alive (shown by /healthz)")(heartbeat)
+
+
+def _state(name: str) -> SchedulerJob:
+    row = db.session.get(SchedulerJob, name)
+    if row is None:
+        row = SchedulerJob(name=name, runs=0)
+        db.session.add(row)
+    return row
+
+
+def run_job(name: str, *, scheduled: bool = False):
+    """Runs one job now and records start, finish and error. Errors are logged and stored, never raised
+    from a scheduled run (the job simply runs again next time)."""
+    spec = JOBS[name]
+    started = utcnow()
+    row = _state(name)
+    row.last_started_at = started
+    db.session.commit()
+    try:
+        result = spec.func()
+        db.session.commit()
+        error = None
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("job %s failed", name)
+        result, error = None, f"{exc.__class__.__name__}: {exc}"[:2000]
+        if not scheduled:
+            _finish(name, error, spec)
+            raise
+    _finish(name, error, spec)
+    return result
+
+
+def _finish(name: str, error: str | None, spec: JobSpec) -> None:
+    row = _state(name)
+    now = utcnow()
+    row.last_finished_at = now
+    row.last_error = error
+    row.runs = (row.runs or 0) + 1
+    row.next_run_at = now + dt.timedelta(seconds=spec.every_seconds)
+    db.session.commit()

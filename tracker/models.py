@@ -1,0 +1,202 @@
+"""The database, as SQLAlchemy 2 Mapped models. Datetimes are UTC-aware everywhere."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from flask_login import UserMixin
+from sqlalchemy import (DDL, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint, event)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC; always hands back an aware datetime (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def render_migration_item(type_, obj, autogen_context):
+    """Alembic autogenerate: write UTCDateTime as a plain DateTime(timezone=True) in migrations."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+class Counter(db.Model):
+    """Named sequences that never hand out a number twice (order codes)."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+
+class ApiToken(db.Model):
+    """An API token; only its SHA-256 is kept (the token itself is shown once, at creation)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_ref"),
+        Index("ix_orders_stage_due", "stage", "due_date"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    channel: Mapped[str] = mapped_column(String(20), default="manual")
+    external_ref: Mapped[Optional[str]] = mapped_column(String(100))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[Optional[str]] = mapped_column(String(254))
+    customer_phone: Mapped[Optional[str]] = mapped_column(String(40))
+    ship_city: Mapped[Optional[str]] = mapped_column(String(100))
+    ship_region: Mapped[Optional[str]] = mapped_column(String(100))
+    ship_country: Mapped[Optional[str]] = mapped_column(String(2))
+    due_date: Mapped[Optional[dt.date]] = mapped_column(Date)
+    rush: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(40))
+    stage_entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    public_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    cancelled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    jobs: Mapped[list["Job"]] = relationship(back_populates="order", order_by="Job.position",
+                                             cascade="all, delete-orphan")
+    shipments: Mapped[list["Shipment"]] = relationship(back_populates="order", order_by="Shipment.id")
+    events: Mapped[list["Event"]] = relationship(back_populates="order", order_by="Event.id",
+                                                 viewonly=True)
+
+
+class Job(db.Model):
+    """One item of an order: what a press prints, with its own code and stage."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(20))
+    quantity: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(40), index=True)
+    stage_entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="jobs")
+
+
+class Event(db.Model):
+    """The audit trail: append-only. The database refuses UPDATE and DELETE (triggers below)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_order_id_id", "order_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))  # create, advance, skip, rework, cancel, carrier
+    from_stage: Mapped[Optional[str]] = mapped_column(String(40))
+    to_stage: Mapped[Optional[str]] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[Optional[str]] = mapped_column(String(80))
+    station: Mapped[Optional[str]] = mapped_column(String(40))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+
+    order: Mapped[Order] = relationship(back_populates="events")
+    job: Mapped[Optional[Job]] = relationship()
+
+
+class Shipment(db.Model):
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("carrier", "tracking_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    carrier: Mapped[str] = mapped_column(String(20))
+    tracking_number: Mapped[str] = mapped_column(String(64))
+    service: Mapped[Optional[str]] = mapped_column(String(80))
+    provider: Mapped[Optional[str]] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(30), default="label_created")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    order: Mapped[Order] = relationship(back_populates="shipments")
+
+
+class SchedulerJob(db.Model):
+    """Each scheduled job's last run, kept in the database so /healthz can tell from any process."""
+
+    __tablename__ = "scheduler_jobs"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_started_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    next_run_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The audit trail is append-only in the database itself, whatever code runs against it. The same DDL is
+# in the migration; these listeners give tests built with create_all() the same guarantee.
+SQLITE_APPEND_ONLY = [
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+]
+POSTGRES_APPEND_ONLY = [
+    "CREATE OR REPLACE FUNCTION events_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'events are append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON events "
+    "FOR EACH ROW EXECUTE FUNCTION events_append_only()",
+]
+for _sql in SQLITE_APPEND_ONLY:
+    event.listen(Event.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
+for _sql in POSTGRES_APPEND_ONLY:
+    event.listen(Event.__table__, "after_create", DDL(_sql).execute_if(dialect="postgresql"))

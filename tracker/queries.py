@@ -1,0 +1,165 @@
+"""Read models: what pages and the API show. No writes here."""
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from .domain.codes import parse_scan
+from .domain.lifecycle import CANCELLED
+from .extensions import db
+from .models import Event, Job, Order, Shipment
+from .settings import current_settings
+
+
+def iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def tracking_url(order: Order) -> str:
+    return f"{current_settings().shop.public_url}/t/{order.public_token}"
+
+
+def get_order(code: str) -> Order | None:
+    return db.session.scalar(
+        select(Order).where(Order.code == (code or "").strip().upper())
+        .options(selectinload(Order.jobs), selectinload(Order.shipments))
+    )
+
+
+def get_job(code: str) -> Job | None:
+    return db.session.scalar(select(Job).where(Job.code == (code or "").strip().upper()))
+
+
+def order_events(order: Order) -> list[Event]:
+    return list(db.session.scalars(
+        select(Event).where(Event.order_id == order.id).options(selectinload(Event.job)).order_by(Event.id)
+    ))
+
+
+def event_json(ev: Event) -> dict:
+    return {"at": iso(ev.at), "kind": ev.kind, "from": ev.from_stage, "to": ev.to_stage, "source": ev.source,
+            "actor": ev.actor, "station": ev.station, "job_id": ev.job.code if ev.job else None, "note": ev.note}
+
+
+def shipment_json(s: Shipment) -> dict:
+    return {"carrier": s.carrier, "tracking_number": s.tracking_number, "service": s.service,
+            "provider": s.provider, "status": s.status, "created_at": iso(s.created_at),
+            "activated_at": iso(s.activated_at), "delivered_at": iso(s.delivered_at)}
+
+
+def order_json(order: Order, *, with_events: bool = True) -> dict:
+    lc = current_settings().lifecycle
+    data = {
+        "order_id": order.code,
+        "stage": order.stage,
+        "stage_label": lc.label(order.stage),
+        "stage_entered_at": iso(order.stage_entered_at),
+        "tracking_url": tracking_url(order),
+        "channel": order.channel,
+        "external_ref": order.external_ref,
+        "customer": {"name": order.customer_name, "email": order.customer_email, "phone": order.customer_phone},
+        "due_date": iso(order.due_date),
+        "rush": order.rush,
+        "notes": order.notes,
+        "created_at": iso(order.created_at),
+        "cancelled_at": iso(order.cancelled_at),
+        "jobs": [{"job_id": j.code, "description": j.description, "method": j.method, "quantity": j.quantity,
+                  "stage": j.stage, "stage_entered_at": iso(j.stage_entered_at)} for j in order.jobs],
+        "shipments": [shipment_json(s) for s in order.shipments],
+    }
+    if with_events:
+        data["events"] = [event_json(e) for e in order_events(order)]
+    return data
+
+
+PAGE_SIZE = 50
+
+
+def search_orders(q: str = "", stage: str = "", page: int = 1):
+    """Orders for the list page: newest first; q matches order ID, job ID, customer or external ref."""
+    stmt = select(Order).options(selectinload(Order.jobs))
+    q = (q or "").strip()
+    if q:
+        parsed = parse_scan(q)
+        like = f"%{q.lower()}%"
+        conditions = [func.lower(Order.customer_name).like(like), func.lower(Order.external_ref).like(like),
+                      Order.code == parsed.code]
+        if parsed.kind in ("order", "job"):
+            conditions.append(Order.code == parsed.order_code)
+        stmt = stmt.where(or_(*conditions))
+    if stage == "open":
+        stmt = stmt.where(Order.stage.not_in(["delivered", CANCELLED]))
+    elif stage:
+        stmt = stmt.where(Order.stage == stage)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = list(db.session.scalars(stmt.order_by(Order.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    return rows, total
+
+
+def stage_counts() -> dict[str, int]:
+    rows = db.session.execute(select(Order.stage, func.count()).group_by(Order.stage))
+    return {stage: n for stage, n in rows}
+
+
+# -- the board --------------------------------------------------------------------------------------
+
+BOARD_COLUMN_LIMIT = 60
+
+
+def board_columns(limit: int = BOARD_COLUMN_LIMIT) -> list[dict]:
+    """One column per people stage: jobs in the job stages, whole orders from packaging on; then a
+    Shipped lane that counts the carrier stages. Reads only active rows (indexed by stage)."""
+    lc = current_settings().lifecycle
+    columns = []
+    urgent = (Order.rush.desc(), Order.due_date.is_(None), Order.due_date, Order.id)
+    for stage in lc.people_stages():
+        if stage.scope == "job":
+            base = select(Job).join(Job.order).where(Job.stage == stage.key)
+            count = db.session.scalar(select(func.count()).select_from(Job).where(Job.stage == stage.key))
+            cards = list(db.session.scalars(base.options(selectinload(Job.order)).order_by(*urgent, Job.position).limit(limit)))
+        else:
+            base = select(Order).where(Order.stage == stage.key)
+            count = db.session.scalar(select(func.count()).select_from(Order).where(Order.stage == stage.key))
+            cards = list(db.session.scalars(base.options(selectinload(Order.jobs)).order_by(*urgent).limit(limit)))
+        columns.append({"stage": stage, "count": count, "cards": cards, "kind": stage.scope})
+    carrier_keys = [s.key for s in lc.carrier_stages() if s.key != "delivered"]
+    shipped = dict(db.session.execute(
+        select(Order.stage, func.count()).where(Order.stage.in_(carrier_keys)).group_by(Order.stage)).all())
+    columns.append({"stage": None, "kind": "shipped",
+                    "lanes": [(s, shipped.get(s.key, 0)) for s in lc.carrier_stages() if s.key != "delivered"],
+                    "count": sum(shipped.values())})
+    return columns
+
+
+# -- the public tracking view ---------------------------------------------------------------------
+
+CUSTOMER_WORDS = {
+    "received": "Order received", "preproduction": "Artwork approved", "production": "Printing",
+    "qc": "Quality check", "packaging": "Packed", "labeled": "Label created", "picked_up": "Picked up by the carrier",
+    "in_transit": "In transit", "out_for_delivery": "Out for delivery", "delivered": "Delivered",
+}
+
+
+def public_view(order: Order) -> dict:
+    """What a customer may see: first name at most, no email, phone or address."""
+    lc = current_settings().lifecycle
+    reached = {}
+    for ev in db.session.scalars(select(Event).where(Event.order_id == order.id, Event.job_id.is_(None))
+                                 .order_by(Event.id)):
+        if ev.to_stage and ev.to_stage in lc:
+            reached.setdefault(ev.to_stage, ev.at)
+    here = lc.index(order.stage) if order.stage in lc else -1
+    steps = [{"key": s.key, "label": CUSTOMER_WORDS.get(s.key, s.label), "done": s.index <= here,
+              "current": s.index == here, "at": iso(reached.get(s.key))} for s in lc.stages]
+    active = [s for s in order.shipments if s.activated_at is not None]
+    return {
+        "order_id": order.code,
+        "customer_first_name": (order.customer_name or "").split(" ")[0] if order.customer_name else None,
+        "stage": order.stage,
+        "stage_label": CUSTOMER_WORDS.get(order.stage, lc.label(order.stage)),
+        "cancelled": order.stage == CANCELLED,
+        "due_date": iso(order.due_date),
+        "steps": steps,
+        "shipments": [{"carrier": s.carrier, "tracking_number": s.tracking_number, "status": s.status} for s in active],
+        "label_waiting": any(s.activated_at is None for s in order.shipments),
+    }

@@ -1,0 +1,93 @@
+"""The APScheduler instance. It is started in exactly one place (app.py, or the `tracker scheduler`
+command), never in create_app(), and only by the process that holds the scheduler lock: a file lock
+with SQLite, a PostgreSQL advisory lock with PostgreSQL. A second process simply runs without one."""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import os
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .jobs import JOBS, run_job
+
+log = logging.getLogger("tracker.scheduler")
+ADVISORY_LOCK_KEY = 0x1A7C_7EA1  # any fixed 64-bit number of ours
+
+
+class SchedulerLock:
+    """Held for the life of the process that runs the scheduler."""
+
+    def __init__(self, app):
+        self.app = app
+        self._fh = None
+        self._pg = None
+
+    def acquire(self) -> bool:
+        uri = self.app.config["SQLALCHEMY_DATABASE_URI"]
+        if uri.startswith("postgresql"):
+            from .extensions import db
+
+            with self.app.app_context():
+                conn = db.engine.connect()
+            got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})").scalar()
+            conn.commit()
+            if got:
+                self._pg = conn
+            else:
+                conn.close()
+            return bool(got)
+        path = Path(self.app.instance_path) / "scheduler.lock"
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return True
+
+    def release(self) -> None:
+        if self._fh:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+        if self._pg is not None:
+            self._pg.close()  # closing the session releases the advisory lock
+            self._pg = None
+
+
+def _run_in_app(app, name):
+    with app.app_context():
+        run_job(name, scheduled=True)
+
+
+def build_scheduler(app) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        timezone=dt.timezone.utc,
+        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    for spec in JOBS.values():
+        scheduler.add_job(_run_in_app, IntervalTrigger(seconds=spec.every_seconds), args=[app, spec.name],
+                          id=spec.name, name=spec.name, next_run_time=now, replace_existing=True)
+    return scheduler
+
+
+def start_scheduler(app):
+    """Starts the scheduler if this process wins the lock. Returns (scheduler, lock) or (None, None)."""
+    lock = SchedulerLock(app)
+    if not lock.acquire():
+        log.warning("another process runs the scheduler; this one serves web requests only")
+        return None, None
+    scheduler = build_scheduler(app)
+    scheduler.start()
+    log.info("scheduler started with jobs: %s", ", ".join(JOBS))
+    return scheduler, lock

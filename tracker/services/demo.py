@@ -1,0 +1,140 @@
+"""A realistic demo shop: people, and about seventy orders spread over every stage, made through the same
+services a real shop uses, with histories that look like a week of work."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from sqlalchemy import select
+
+from ..domain.intake import ItemDraft, OrderDraft
+from ..extensions import db
+from ..models import Counter, Shipment, User, utcnow
+from ..settings import current_settings
+from . import orders as order_service
+from .orders import Actor
+from .users import create_user
+
+DEMO_PASSWORD = "inktrail-demo"
+DEMO_USERS = (("admin", "admin"), ("maria", "manager"), ("sam", "operator"), ("lee", "operator"))
+
+CUSTOMERS = [
+    "Rosa Diaz", "Boise Bolts FC", "Hannah Okafor", "Mile High Brewing", "Jamal Reed", "Sunrise Yoga Studio",
+    "Priya Natarajan", "Riverside Elementary PTA", "Tom Becker", "Cascade Climbing Gym", "Ana Lucia Torres",
+    "Granite Peak Realty", "Kevin Wu", "Denver Roller Derby", "Sofia Rossi", "Lakeside Church Youth",
+    "Marcus Johnson", "Blue Heron Coffee", "Emily Carter", "Northside Fire Dept", "Diego Alvarez",
+    "Tandem Bike Co", "Grace Kim", "Westview High Band", "Oliver Smith", "Fresh Cut Landscaping",
+    "Aisha Mohammed", "Summit Dental", "Liam O'Brien", "Prairie Dog Running Club",
+]
+ITEMS = [
+    ("Team tee, front print", "dtg", (6, 48)),
+    ("Full-colour hoodie back print", "dtf", (4, 30)),
+    ("Staff polo, left chest logo", "embroidery", (6, 40)),
+    ("Event tees, 2-colour", "screen", (24, 250)),
+    ("Snapback cap, front logo", "embroidery", (12, 60)),
+    ("Tote bag, 1-colour", "screen", (50, 300)),
+    ("Single custom tee", "dtg", (1, 3)),
+    ("Pet portrait tee", "dtg", (1, 2)),
+    ("Hi-vis vest print", "dtf", (10, 40)),
+    ("Beanie, cuff embroidery", "embroidery", (12, 36)),
+    ("Long-sleeve tee, sleeve print", "dtf", (6, 24)),
+    ("Youth tees, 3-colour", "screen", (36, 150)),
+]
+CHANNELS = ["manual", "manual", "shopify", "shopify", "etsy", "amazon", "csv", "api"]
+PLAN = [  # final stage, how many
+    ("received", 7), ("preproduction", 9), ("production", 14), ("qc", 8), ("packaging", 6),
+    ("labeled", 5), ("picked_up", 3), ("in_transit", 6), ("out_for_delivery", 2), ("delivered", 9),
+    ("cancelled", 2),
+]
+STATIONS = {"preproduction": "art-desk", "production": "press-1", "qc": "qc-1", "packaging": "pack-1"}
+CARRIERS = [("ups", "1Z999AA1{:010d}", "Ground"), ("usps", "9400111899{:012d}", "Ground Advantage"),
+            ("fedex", "7946{:08d}", "Home Delivery")]
+
+
+def is_seeded() -> bool:
+    return db.session.get(Counter, "demo") is not None
+
+
+def seed_demo(now: dt.datetime | None = None, seed: int = 7) -> int:
+    """Seeds the demo shop once; returns how many orders it made (0 when already seeded)."""
+    if is_seeded():
+        return 0
+    rng = random.Random(seed)
+    now = now or utcnow()
+    lc = current_settings().lifecycle
+    for username, role in DEMO_USERS:
+        if db.session.scalar(select(User).where(User.username == username)) is None:
+            create_user(username, DEMO_PASSWORD, role)
+    people = [Actor(u, r) for u, r in DEMO_USERS[1:]]
+    stage_keys = lc.keys
+    made = 0
+    for final, count in PLAN:
+        for _ in range(count):
+            made += 1
+            _demo_order(rng, now, lc, stage_keys, final, people, made)
+    db.session.add(Counter(name="demo", value=made))
+    db.session.flush()
+    return made
+
+
+def _demo_order(rng, now, lc, stage_keys, final, people, n):
+    items = rng.sample(ITEMS, k=rng.choices([1, 2, 3, 4], weights=[50, 30, 14, 6])[0])
+    drafts = tuple(ItemDraft(d, m, rng.randint(*q)) for d, m, q in items)
+    depth = stage_keys.index(final) if final in stage_keys else rng.randint(0, 3)
+    # Orders further along are older: roughly a working day per stage, with scatter.
+    age_h = depth * rng.uniform(8, 20) + rng.uniform(1, 12)
+    created = now - dt.timedelta(hours=age_h)
+    rush = rng.random() < 0.15
+    lead_days = rng.choice([3, 5, 7, 7, 10, 14]) if not rush else rng.choice([1, 2, 3])
+    channel = rng.choice(CHANNELS)
+    draft = OrderDraft(
+        customer_name=rng.choice(CUSTOMERS),
+        customer_email=f"customer{n}@example.com",
+        customer_phone=None,
+        items=drafts,
+        due_date=(created + dt.timedelta(days=lead_days)).date(),
+        rush=rush,
+        notes=rng.choice([None, None, "Customer will pick up if ready early", "Match Pantone 286C",
+                          "Artwork attached to the email", "Gift, no invoice in the box"]),
+        channel=channel,
+        external_ref=None if channel in ("manual",) else f"DEMO-{channel.upper()}-{1000 + n}",
+        ship_city=rng.choice(["Denver", "Boise", "Reno", "Portland", "Salt Lake City", "Phoenix"]),
+        ship_region=rng.choice(["CO", "ID", "NV", "OR", "UT", "AZ"]),
+        ship_country="US",
+    )
+    order, _ = order_service.create_order(draft, actor=Actor("maria", "manager"), source="api" if channel == "api" else "import" if channel != "manual" else "web", at=created)
+    t = created
+    if final == "cancelled":
+        order_service.move_order(order, "preproduction", actor=rng.choice(people), source="board",
+                                 at=t + dt.timedelta(hours=1))
+        order_service.cancel_order(order, actor=Actor("maria", "manager"), source="web",
+                                   reason="Customer changed their mind", at=t + dt.timedelta(hours=3))
+        return
+    step = max(depth, 1)
+    for key in stage_keys[1:depth + 1]:
+        stage = lc.get(key)
+        t = min(t + dt.timedelta(hours=rng.uniform(0.5, age_h / step)), now - dt.timedelta(minutes=rng.randint(5, 90)))
+        if stage.mover == "carrier":
+            order_service.move_order(order, key, actor=Actor(None), source="carrier", at=t)
+            continue
+        if stage.scope == "job":
+            # Jobs of one order rarely move together: a straggler trails the others by a while.
+            for job in order.jobs:
+                if job.stage != key:
+                    order_service.move_job(job, key, actor=rng.choice(people), source="scan" if key in STATIONS else "board",
+                                           station=STATIONS.get(key),
+                                           at=min(t + dt.timedelta(minutes=rng.randint(0, 40)), now))
+        else:
+            order_service.move_order(order, key, actor=rng.choice(people), source="scan" if key in STATIONS else "board",
+                                     station=STATIONS.get(key), at=t)
+        if key == "labeled":
+            carrier, fmt, service = rng.choice(CARRIERS)
+            order.shipments.append(Shipment(carrier=carrier, tracking_number=fmt.format(rng.randint(1, 10**8)),
+                                            service=service, status="label_created", created_at=t))
+    if final in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
+        for s in order.shipments:
+            s.status = final if final != "picked_up" else "in_transit"
+            s.activated_at = order.stage_entered_at
+            if final == "delivered":
+                s.delivered_at = order.stage_entered_at
+    db.session.flush()

@@ -1,0 +1,182 @@
+"""Order intake and every stage move. Each function flushes; the caller (view, job, CLI) commits."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import lifecycle as rules
+from ..domain.codes import job_code, new_public_token, order_code
+from ..domain.intake import OrderDraft
+from ..extensions import db
+from ..models import Counter, Event, Job, Order, utcnow
+from ..settings import current_settings
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a person's username and role, or a system name with no role."""
+
+    name: str | None
+    role: str | None = None
+
+
+SYSTEM = Actor("system", None)
+
+
+def next_number(name: str, first: int) -> int:
+    """The next value of a named counter. The row is updated in place, so two concurrent writers
+    serialise on it and no number is handed out twice, even after rollbacks of other rows."""
+    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+    value = db.session.execute(stmt).scalar()
+    if value is None:
+        try:
+            with db.session.begin_nested():
+                db.session.execute(insert(Counter).values(name=name, value=first))
+            return first
+        except IntegrityError:
+            value = db.session.execute(stmt).scalar()
+    return value
+
+
+def find_by_external_ref(channel: str, external_ref: str) -> Order | None:
+    return db.session.scalar(select(Order).where(Order.channel == channel, Order.external_ref == external_ref))
+
+
+def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetime | None = None) -> tuple[Order, bool]:
+    """Creates an order with one job per item. Returns (order, created); the same channel and
+    external_ref again returns the existing order and created=False."""
+    if draft.external_ref:
+        existing = find_by_external_ref(draft.channel, draft.external_ref)
+        if existing is not None:
+            return existing, False
+    settings = current_settings()
+    now = at or utcnow()
+    first_stage = settings.lifecycle.stages[0].key
+    try:
+        with db.session.begin_nested():
+            number = next_number("order", settings.shop.first_order_number)
+            code = order_code(settings.shop.order_prefix, number)
+            order = Order(
+                code=code, channel=draft.channel, external_ref=draft.external_ref,
+                customer_name=draft.customer_name, customer_email=draft.customer_email,
+                customer_phone=draft.customer_phone, ship_city=draft.ship_city,
+                ship_region=draft.ship_region, ship_country=draft.ship_country,
+                due_date=draft.due_date, rush=draft.rush, notes=draft.notes,
+                stage=first_stage, stage_entered_at=now, public_token=new_public_token(),
+                created_at=now, updated_at=now,
+            )
+            order.jobs = [
+                Job(code=job_code(code, i), position=i, description=item.description, method=item.method,
+                    quantity=item.quantity, stage=first_stage, stage_entered_at=now, created_at=now)
+                for i, item in enumerate(draft.items)
+            ]
+            db.session.add(order)
+            db.session.flush()
+            count = len(draft.items)
+            _record(order, None, kind="create", from_stage=None, to_stage=first_stage, actor=actor,
+                    source=source, at=now, note=f"Order received: {count} item{'s' if count != 1 else ''}")
+    except IntegrityError:
+        # Another request created the same channel + external_ref between our check and insert.
+        if draft.external_ref:
+            existing = find_by_external_ref(draft.channel, draft.external_ref)
+            if existing is not None:
+                return existing, False
+        raise
+    return order, True
+
+
+def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None, to_stage: str | None,
+            actor: Actor, source: str, at: dt.datetime, station: str | None = None, note: str | None = None) -> Event:
+    if source not in rules.SOURCES:
+        raise ValueError(f"unknown event source {source!r}")
+    ev = Event(order_id=order.id, job_id=job.id if job else None, at=at, kind=kind, from_stage=from_stage,
+               to_stage=to_stage, source=source, actor=actor.name, station=station, note=note)
+    db.session.add(ev)
+    return ev
+
+
+def _note(note: str | None) -> str | None:
+    note = (note or "").strip()
+    return note[:2000] or None
+
+
+def _active_jobs(order: Order) -> list[Job]:
+    return [j for j in order.jobs if j.stage != rules.CANCELLED]
+
+
+def _follow_jobs(order: Order, *, kind: str, actor: Actor, source: str, at: dt.datetime,
+                 station: str | None, note: str | None) -> None:
+    """Re-derives the order's stage from its jobs and records the change, if any."""
+    lc = current_settings().lifecycle
+    new = rules.derived_order_stage(lc, [j.stage for j in _active_jobs(order)], order.stage)
+    if new != order.stage:
+        _record(order, None, kind=kind, from_stage=order.stage, to_stage=new, actor=actor, source=source,
+                at=at, station=station, note=note)
+        order.stage, order.stage_entered_at = new, at
+    order.updated_at = at
+
+
+def move_job(job: Job, to: str, *, actor: Actor, source: str, station: str | None = None,
+             note: str | None = None, at: dt.datetime | None = None) -> rules.MovePlan:
+    """Moves one job; raises MoveRefused with the reason when the rules say no."""
+    lc = current_settings().lifecycle
+    order = job.order
+    note = _note(note)
+    plan = rules.plan_job_move(lc, job_code=job.code, job_stage=job.stage, order_stage=order.stage,
+                               to=to, role=actor.role, reason=note)
+    now = at or utcnow()
+    _record(order, job, kind=plan.kind, from_stage=job.stage, to_stage=to, actor=actor, source=source,
+            at=now, station=station, note=note)
+    job.stage, job.stage_entered_at = to, now
+    _follow_jobs(order, kind=plan.kind, actor=actor, source=source, at=now, station=station, note=note)
+    db.session.flush()
+    return plan
+
+
+def move_order(order: Order, to: str | None, *, actor: Actor, source: str, station: str | None = None,
+               note: str | None = None, at: dt.datetime | None = None) -> rules.OrderMovePlan:
+    """Moves the whole order (to=None: one stage on). Within the job stages this brings the jobs that
+    are behind up to `to`; from packaging on the order moves as one and its jobs follow it."""
+    lc = current_settings().lifecycle
+    note = _note(note)
+    jobs = {j.code: j for j in _active_jobs(order)}
+    plan = rules.plan_order_move(lc, order_code=order.code, order_stage=order.stage,
+                                 job_stages={c: j.stage for c, j in jobs.items()}, to=to,
+                                 role=actor.role, reason=note, source=source)
+    now = at or utcnow()
+    target = lc.get(plan.to_stage)
+    if target.scope == "job" and lc.get(order.stage).scope == "job":
+        for code, job_plan in plan.job_plans.items():
+            job = jobs[code]
+            _record(order, job, kind=job_plan.kind, from_stage=job.stage, to_stage=plan.to_stage, actor=actor,
+                    source=source, at=now, station=station, note=note)
+            job.stage, job.stage_entered_at = plan.to_stage, now
+        _follow_jobs(order, kind=plan.kind, actor=actor, source=source, at=now, station=station, note=note)
+    else:
+        # One event for the order; its jobs follow it (the order event covers them).
+        _record(order, None, kind=plan.kind, from_stage=order.stage, to_stage=plan.to_stage, actor=actor,
+                source=source, at=now, station=station, note=note)
+        for job in jobs.values():
+            if job.stage != plan.to_stage:
+                job.stage, job.stage_entered_at = plan.to_stage, now
+        order.stage, order.stage_entered_at, order.updated_at = plan.to_stage, now, now
+    db.session.flush()
+    return plan
+
+
+def cancel_order(order: Order, *, actor: Actor, source: str, reason: str | None,
+                 at: dt.datetime | None = None) -> None:
+    lc = current_settings().lifecycle
+    reason = _note(reason)
+    rules.plan_cancel(lc, order_code=order.code, order_stage=order.stage, role=actor.role, source=source,
+                      reason=reason)
+    now = at or utcnow()
+    _record(order, None, kind="cancel", from_stage=order.stage, to_stage=rules.CANCELLED, actor=actor,
+            source=source, at=now, note=reason)
+    for job in order.jobs:
+        job.stage, job.stage_entered_at = rules.CANCELLED, now
+    order.stage, order.stage_entered_at, order.updated_at, order.cancelled_at = rules.CANCELLED, now, now, now
+    db.session.flush()

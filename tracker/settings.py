@@ -1,0 +1,337 @@
+"""config.toml + environment -> validated Settings. A bad file stops start-up with a message that names the
+key and what is wrong with it (ConfigError)."""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .domain.codes import PREFIX_RE
+from .domain.lifecycle import Lifecycle, build_lifecycle
+
+KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+PRINTER_DRIVERS = ("zpl", "escpos-network", "escpos-usb", "escpos-file", "file")
+PROVIDERS = ("easypost", "shippo", "aftership", "ups", "fedex", "usps")
+MARKETPLACES = ("shopify", "etsy", "amazon")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class Station:
+    key: str
+    name: str
+    moves_to: str
+    printer: str | None = None
+
+
+@dataclass(frozen=True)
+class Shop:
+    name: str = "Print shop"
+    public_url: str = "http://127.0.0.1:5000"
+    timezone: str = "UTC"
+    order_prefix: str = "A"
+    first_order_number: int = 1001
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass
+class Settings:
+    shop: Shop
+    lifecycle: Lifecycle
+    stations: dict[str, Station]
+    printers: dict[str, dict]
+    providers: dict[str, dict]
+    marketplaces: dict[str, dict]
+    notifications: dict[str, dict]
+    intake: dict[str, Any]
+    database_url: str
+    secret_key: str
+    config_path: Path | None
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+# -- small typed readers that name the key on failure ---------------------------------------------
+
+def _fail(where: str, what: str):
+    raise ConfigError(f"config: {where}: {what}")
+
+
+def _table(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _fail(where, f"must be a table, got {type(value).__name__}")
+    return value
+
+
+def _only(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        _fail(f"{where}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _str(table: dict, key: str, where: str, default=None, *, required=False, pattern=None):
+    if key not in table or table[key] is None:
+        if required:
+            _fail(f"{where}.{key}", "is required")
+        return default
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        _fail(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
+    if pattern is not None and not pattern.match(value):
+        _fail(f"{where}.{key}", f"{value!r} is not valid")
+    return value
+
+
+def _num(table: dict, key: str, where: str, default=None, *, minimum=0, maximum=None, integer=False):
+    if key not in table:
+        return default
+    value = table[key]
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        _fail(f"{where}.{key}", f"must be a {'whole ' if integer else ''}number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        _fail(f"{where}.{key}", f"must be {bound}, got {value!r}")
+    return value
+
+
+def _bool(table: dict, key: str, where: str, default=False):
+    if key not in table:
+        return default
+    if not isinstance(table[key], bool):
+        _fail(f"{where}.{key}", f"must be true or false, got {table[key]!r}")
+    return table[key]
+
+
+def resolve_env(value, where: str = "config"):
+    """Replaces every "env:NAME" string with the environment variable NAME (None when it is unset,
+    which leaves that provider or feature switched off)."""
+    if isinstance(value, dict):
+        return {k: resolve_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value[4:]
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            _fail(where, f"{value!r}: after env: comes an environment variable name")
+        return os.environ.get(name) or None
+    return value
+
+
+# -- sections --------------------------------------------------------------------------------------
+
+def _shop(raw: dict) -> Shop:
+    t = _table(raw.get("shop"), "shop")
+    _only(t, {"name", "public_url", "timezone", "order_prefix", "first_order_number"}, "shop")
+    tz = _str(t, "timezone", "shop", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        _fail("shop.timezone", f"{tz!r} is not a time zone name (like \"America/Denver\")")
+    url = _str(t, "public_url", "shop", "http://127.0.0.1:5000")
+    if not re.match(r"^https?://[^\s/]+", url):
+        _fail("shop.public_url", f"{url!r} must start with http:// or https://")
+    return Shop(
+        name=_str(t, "name", "shop", "Print shop"),
+        public_url=url.rstrip("/"),
+        timezone=tz,
+        order_prefix=_str(t, "order_prefix", "shop", "A", pattern=PREFIX_RE),
+        first_order_number=_num(t, "first_order_number", "shop", 1001, minimum=1, maximum=10**8, integer=True),
+    )
+
+
+def _stages(raw: dict) -> Lifecycle:
+    rows = raw.get("stages", [])
+    if not isinstance(rows, list):
+        _fail("stages", "must be a list of [[stages]] tables")
+    overrides = []
+    seen = set()
+    for i, row in enumerate(rows):
+        where = f"stages[{i}]"
+        row = _table(row, where)
+        _only(row, {"key", "label", "sla_hours", "after"}, where)
+        key = _str(row, "key", where, required=True, pattern=KEY_RE)
+        if key in seen:
+            _fail(f"{where}.key", f"stage {key!r} is listed twice")
+        seen.add(key)
+        ov = {"key": key}
+        if "label" in row:
+            ov["label"] = _str(row, "label", where)
+        if "sla_hours" in row:
+            ov["sla_hours"] = _num(row, "sla_hours", where, minimum=0.1, maximum=24 * 365)
+        if "after" in row:
+            ov["after"] = _str(row, "after", where)
+        overrides.append(ov)
+    try:
+        return build_lifecycle(overrides)
+    except ValueError as exc:
+        raise ConfigError(f"config: stages: {exc}") from None
+
+
+def _stations(raw: dict, lifecycle: Lifecycle, printers: dict) -> dict[str, Station]:
+    rows = raw.get("stations", [])
+    if not isinstance(rows, list):
+        _fail("stations", "must be a list of [[stations]] tables")
+    stations: dict[str, Station] = {}
+    people = [s.key for s in lifecycle.people_stages()]
+    for i, row in enumerate(rows):
+        where = f"stations[{i}]"
+        row = _table(row, where)
+        _only(row, {"key", "name", "moves_to", "printer"}, where)
+        key = _str(row, "key", where, required=True, pattern=KEY_RE)
+        if key in stations:
+            _fail(f"{where}.key", f"station {key!r} is listed twice")
+        moves_to = _str(row, "moves_to", where, required=True)
+        if moves_to not in people:
+            _fail(f"{where}.moves_to", f"{moves_to!r} is not a stage people move (one of: {', '.join(people)})")
+        printer = _str(row, "printer", where)
+        if printer is not None and printer not in printers:
+            _fail(f"{where}.printer", f"no printer named {printer!r} in [printers]")
+        stations[key] = Station(key, _str(row, "name", where, key), moves_to, printer)
+    return stations
+
+
+def _printers(raw: dict) -> dict[str, dict]:
+    t = _table(raw.get("printers"), "printers")
+    out = {}
+    for name, p in t.items():
+        where = f"printers.{name}"
+        p = _table(p, where)
+        driver = _str(p, "driver", where, "file")
+        if driver not in PRINTER_DRIVERS:
+            _fail(f"{where}.driver", f"{driver!r} is not one of {', '.join(PRINTER_DRIVERS)}")
+        if driver in ("zpl", "escpos-network"):
+            _str(p, "host", where, required=True)
+            _num(p, "port", where, 9100, minimum=1, maximum=65535, integer=True)
+        out[name] = {"driver": driver, **p}
+    return out
+
+
+def _named_tables(raw: dict, section: str, known: tuple[str, ...]) -> dict[str, dict]:
+    t = _table(raw.get(section), section)
+    out = {}
+    for name, body in t.items():
+        if name not in known:
+            _fail(f"{section}.{name}", f"unknown {section[:-1]} (known: {', '.join(known)})")
+        body = _table(body, f"{section}.{name}")
+        base = body.get("base_url")
+        if base is not None and (not isinstance(base, str) or not re.match(r"^https?://", base)):
+            _fail(f"{section}.{name}.base_url", f"{base!r} must start with http:// or https://")
+        out[name] = body
+    return out
+
+
+def _notifications(raw: dict) -> dict[str, dict]:
+    t = _table(raw.get("notifications"), "notifications")
+    email = _table(t.get("email"), "notifications.email")
+    if email:
+        _num(email, "smtp_port", "notifications.email", 25, minimum=1, maximum=65535, integer=True)
+    return {k: _table(v, f"notifications.{k}") for k, v in t.items()}
+
+
+def _intake(raw: dict) -> dict:
+    t = _table(raw.get("intake"), "intake")
+    _only(t, {"max_quantity", "max_items"}, "intake")
+    return {
+        "max_quantity": _num(t, "max_quantity", "intake", 100_000, minimum=1, integer=True),
+        "max_items": _num(t, "max_items", "intake", 200, minimum=1, maximum=10_000, integer=True),
+    }
+
+
+TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
+             "intake", "database"}
+
+
+def default_database_url(instance_path: Path) -> str:
+    return f"sqlite:///{instance_path / 'tracker.db'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """postgresql:// and postgres:// mean psycopg 3 here (SQLAlchemy would otherwise pick psycopg2)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def _secret_key(instance_path: Path) -> str:
+    env = os.environ.get("TRACKER_SECRET_KEY")
+    if env:
+        return env
+    # No key given: make one once and keep it in instance/, so logins survive a restart.
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_settings(instance_path: Path, config_path: Path | None = None, *, overrides: dict | None = None) -> Settings:
+    """Reads the TOML file (TRACKER_CONFIG, else ./config.toml when present), applies `overrides`
+    (a dict merged over the file, for tests), resolves env: values and validates everything."""
+    raw: dict = {}
+    if config_path is None:
+        env_path = os.environ.get("TRACKER_CONFIG")
+        if env_path:
+            config_path = Path(env_path)
+            if not config_path.exists():
+                raise ConfigError(f"config: TRACKER_CONFIG names {config_path}, which does not exist")
+        else:
+            candidate = Path(__file__).resolve().parent.parent / "config.toml"
+            config_path = candidate if candidate.exists() else None
+    if config_path is not None:
+        try:
+            raw = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config: {config_path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {config_path}: {exc}") from None
+    for key, value in (overrides or {}).items():
+        raw[key] = value
+    for key in raw:
+        if key not in TOP_LEVEL:
+            _fail(key, f"unknown section (known: {', '.join(sorted(TOP_LEVEL))})")
+    raw = resolve_env(raw)
+
+    lifecycle = _stages(raw)
+    printers = _printers(raw)
+    db_table = _table(raw.get("database"), "database")
+    _only(db_table, {"url"}, "database")
+    database_url = os.environ.get("TRACKER_DATABASE_URL") or db_table.get("url") or default_database_url(instance_path)
+    return Settings(
+        shop=_shop(raw),
+        lifecycle=lifecycle,
+        stations=_stations(raw, lifecycle, printers),
+        printers=printers,
+        providers=_named_tables(raw, "providers", PROVIDERS),
+        marketplaces=_named_tables(raw, "marketplaces", MARKETPLACES),
+        notifications=_notifications(raw),
+        intake=_intake(raw),
+        database_url=normalise_database_url(database_url),
+        secret_key=_secret_key(instance_path),
+        config_path=Path(config_path) if config_path else None,
+        raw=raw,
+    )
+
+
+def current_settings() -> Settings:
+    """The running app's settings (services call this rather than reading flask config keys)."""
+    from flask import current_app
+
+    return current_app.extensions["tracker_settings"]

@@ -1,0 +1,1 @@
+"""One blueprint per surface. Views are thin: parse input, call a service, pick a template or JSON."""

@@ -1,0 +1,139 @@
+"""The JSON API (see CONTRACT.md): bearer tokens, JSON in and out, 4xx with a sentence for bad input."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..auth import api_role_required, load_api_token
+from ..domain.intake import InvalidInput, validate_order
+from ..domain.lifecycle import MoveRefused
+from ..extensions import db
+from ..models import utcnow
+from ..queries import get_order, order_json
+from ..services import orders as order_service
+from ..settings import current_settings
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+bp.before_request(load_api_token)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    db.session.rollback()
+    body = {"error": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    return jsonify(body), exc.status
+
+
+@bp.errorhandler(InvalidInput)
+def _invalid(exc: InvalidInput):
+    return _api_error(ApiError(400, exc.message, exc.field))
+
+
+@bp.errorhandler(MoveRefused)
+def _refused(exc: MoveRefused):
+    return _api_error(ApiError(409, str(exc)))
+
+
+def json_body(allowed: set[str] | None = None) -> dict:
+    """The request's JSON object, or an ApiError that says what is wrong with it."""
+    if not request.is_json:
+        raise ApiError(415, "send the body as JSON with Content-Type: application/json")
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise ApiError(413, "the body is too large (1 MB at most)") from None
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    if allowed is not None:
+        extra = sorted(set(data) - allowed)
+        if extra:
+            raise ApiError(400, f"unknown field '{extra[0]}' (allowed: {', '.join(sorted(allowed))})", extra[0])
+    return data
+
+
+def _optional_text(data: dict, key: str, max_len: int = 2000) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{key}' must be text", key)
+    if len(value) > max_len:
+        raise ApiError(400, f"'{key}' is too long (at most {max_len} characters)", key)
+    return value
+
+
+def _order_or_404(order_id: str):
+    order = get_order(order_id)
+    if order is None:
+        raise ApiError(404, f"no order {order_id!r}")
+    return order
+
+
+@bp.post("/orders")
+@api_role_required("operator")
+def create_order():
+    data = json_body()
+    settings = current_settings()
+    today = utcnow().astimezone(settings.shop.tz).date()
+    draft = validate_order(data, today=today, max_quantity=settings.intake["max_quantity"],
+                           max_items=settings.intake["max_items"], default_channel="api")
+    order, created = order_service.create_order(draft, actor=g.actor, source="api")
+    db.session.commit()
+    return jsonify(order_json(order)), 201 if created else 200
+
+
+@bp.get("/orders/<order_id>")
+@api_role_required("operator")
+def show_order(order_id):
+    return jsonify(order_json(_order_or_404(order_id)))
+
+
+@bp.post("/orders/<order_id>/advance")
+@api_role_required("operator")
+def advance_order(order_id):
+    data = json_body({"to", "note", "job_id"})
+    order = _order_or_404(order_id)
+    to = data.get("to")
+    if to is not None and (not isinstance(to, str) or to not in current_settings().lifecycle):
+        raise ApiError(400, f"'to' {to!r} is not a stage key (stages: {', '.join(current_settings().lifecycle.keys)})", "to")
+    note = _optional_text(data, "note")
+    job_id = data.get("job_id")
+    if job_id is not None:
+        if not isinstance(job_id, str):
+            raise ApiError(400, "'job_id' must be text", "job_id")
+        job = next((j for j in order.jobs if j.code == job_id.strip().upper()), None)
+        if job is None:
+            raise ApiError(404, f"order {order.code} has no job {job_id!r}", "job_id")
+        if to is None:
+            to = current_settings().lifecycle.next_key(job.stage) if job.stage in current_settings().lifecycle else None
+            if to is None:
+                raise MoveRefused(f"{job.code} has no next stage")
+        order_service.move_job(job, to, actor=g.actor, source="api", note=note)
+    else:
+        order_service.move_order(order, to, actor=g.actor, source="api", note=note)
+    db.session.commit()
+    return jsonify(order_json(order))
+
+
+@bp.post("/orders/<order_id>/cancel")
+@api_role_required("manager")
+def cancel_order(order_id):
+    data = json_body({"reason"})
+    order = _order_or_404(order_id)
+    order_service.cancel_order(order, actor=g.actor, source="api", reason=_optional_text(data, "reason"))
+    db.session.commit()
+    return jsonify(order_json(order))

@@ -1,0 +1,208 @@
+"""Staff pages for orders: the list with search and filters, the intake form, the order page and its
+moves. Moves go through services/orders.py; a refused move comes back as a red flash."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from ..auth import page_actor, role_required
+from ..domain.intake import METHODS, InvalidInput, validate_order
+from ..domain.lifecycle import MoveRefused
+from ..extensions import db
+from ..forms import CancelForm, MoveForm, OrderForm
+from ..models import utcnow
+from ..queries import get_job, get_order, order_events, search_orders, stage_counts, tracking_url
+from ..services import orders as order_service
+from ..settings import current_settings
+
+bp = Blueprint("orders", __name__)
+MAX_FORM_ROWS = 200
+
+
+@bp.get("/orders")
+@role_required("operator")
+def index():
+    q = request.args.get("q", "").strip()[:100]
+    stage = request.args.get("stage", "")
+    if stage and stage not in current_settings().lifecycle and stage not in ("open", "cancelled"):
+        stage = ""
+    try:
+        page = max(1, min(int(request.args.get("page", 1)), 10_000))
+    except ValueError:
+        page = 1
+    rows, total = search_orders(q, stage, page)
+    template = "orders/_results.html" if request.headers.get("HX-Request") == "true" and \
+        request.headers.get("HX-Target") == "order-results" else "orders/index.html"
+    return render_template(template, orders=rows, total=total, q=q, stage=stage, page=page,
+                           counts=stage_counts(), page_size=50)
+
+
+def _item_rows(form) -> list[dict]:
+    """Item rows from items-N-description / -method / -quantity; entirely blank rows are ignored."""
+    rows = []
+    for i in range(MAX_FORM_ROWS):
+        desc = form.get(f"items-{i}-description")
+        if desc is None:
+            if f"items-{i}-method" not in form:
+                break
+            desc = ""
+        method = form.get(f"items-{i}-method", "")
+        qty = form.get(f"items-{i}-quantity", "").strip()
+        if not desc.strip() and not qty:
+            continue
+        quantity: object = qty
+        if qty.lstrip("-").isdigit():
+            quantity = int(qty)
+        elif not qty:
+            quantity = None
+        rows.append({"description": desc, "method": method or None, "quantity": quantity, "_row": i})
+    return rows
+
+
+@bp.route("/orders/new", methods=["GET", "POST"])
+@role_required("operator")
+def new():
+    form = OrderForm()
+    rows = [{"description": "", "method": "dtg", "quantity": ""}] * 3
+    error = None
+    if request.method == "POST":
+        raw_rows = _item_rows(request.form)
+        rows = raw_rows + [{"description": "", "method": "dtg", "quantity": ""}] * max(0, 2 - len(raw_rows))
+        if form.validate_on_submit():
+            data = {
+                "customer": {"name": form.customer_name.data, "email": form.customer_email.data or None,
+                             "phone": form.customer_phone.data or None},
+                "items": [{k: v for k, v in r.items() if k != "_row" and v is not None} for r in raw_rows],
+                "rush": bool(form.rush.data),
+                "notes": form.notes.data or None,
+                "channel": "manual",
+            }
+            if form.due_date.data:
+                data["due_date"] = form.due_date.data.isoformat()
+            settings = current_settings()
+            try:
+                draft = validate_order(data, today=utcnow().astimezone(settings.shop.tz).date(),
+                                       max_quantity=settings.intake["max_quantity"],
+                                       max_items=settings.intake["max_items"], default_channel="manual")
+                order, _ = order_service.create_order(draft, actor=page_actor(), source="web")
+                db.session.commit()
+                flash(f"Order {order.code} created with {len(order.jobs)} job(s).", "success")
+                return redirect(url_for("orders.show", code=order.code))
+            except InvalidInput as exc:
+                db.session.rollback()
+                error = _form_message(exc, raw_rows)
+        else:
+            error = "Check the highlighted fields."
+    return render_template("orders/new.html", form=form, rows=rows, methods=METHODS, error=error), \
+        (400 if error else 200)
+
+
+def _form_message(exc: InvalidInput, rows: list[dict]) -> str:
+    """Turns an API-style field path (items[1].quantity) into words for the form."""
+    field = exc.field or ""
+    if field.startswith("items[") and "]" in field:
+        idx = int(field[6:field.index("]")])
+        what = field[field.index("]") + 2:] or "item"
+        line = idx + 1
+        message = exc.message.split("' ", 1)[-1] if "' " in exc.message else exc.message
+        return f"Item {line}, {what}: {message}"
+    if field == "items":
+        return "Add at least one item (a description, a method and a quantity)."
+    return exc.message.replace("'customer.", "'").replace("'due_date'", "Due date")
+
+
+@bp.get("/orders/<code>")
+@role_required("operator")
+def show(code):
+    order = get_order(code)
+    if order is None:
+        abort(404, description=f"There is no order {code.upper()}.")
+    lc = current_settings().lifecycle
+    return render_template("orders/show.html", order=order, events=order_events(order),
+                           tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),
+                           people_stages=lc.people_stages(), job_stages=lc.job_stages())
+
+
+@bp.get("/jobs/<code>")
+@role_required("operator")
+def job(code):
+    """A job's staff URL (its label's QR code): the order page, scrolled to the job."""
+    found = get_job(code)
+    if found is None:
+        abort(404, description=f"There is no job {code.upper()}.")
+    return redirect(url_for("orders.show", code=found.order.code, _anchor=f"job-{found.code}"))
+
+
+def _back(order_code: str):
+    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/") and
+                    not request.form.get("next", "").startswith("//") else url_for("orders.show", code=order_code))
+
+
+@bp.post("/orders/<code>/advance")
+@role_required("operator")
+def advance(code):
+    order = get_order(code)
+    if order is None:
+        abort(404, description=f"There is no order {code.upper()}.")
+    form = MoveForm()
+    if not form.validate_on_submit():
+        flash("The move could not be read; try again.", "error")
+        return _back(order.code)
+    to = form.to.data or None
+    try:
+        if to is not None and to not in current_settings().lifecycle:
+            raise MoveRefused(f"'{to}' is not a stage")
+        before = order.stage
+        order_service.move_order(order, to, actor=page_actor(), source="web", note=form.note.data)
+        db.session.commit()
+        lc = current_settings().lifecycle
+        flash(f"{order.code}: {lc.label(before)} → {lc.label(order.stage)}", "success")
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return _back(order.code)
+
+
+@bp.post("/jobs/<code>/move")
+@role_required("operator")
+def move_job(code):
+    found = get_job(code)
+    if found is None:
+        abort(404, description=f"There is no job {code.upper()}.")
+    form = MoveForm()
+    order_code = found.order.code
+    if not form.validate_on_submit():
+        flash("The move could not be read; try again.", "error")
+        return _back(order_code)
+    lc = current_settings().lifecycle
+    to = form.to.data or (lc.next_key(found.stage) if found.stage in lc else None)
+    try:
+        if not to or to not in lc:
+            raise MoveRefused(f"{found.code} has no stage to move to")
+        before = found.stage
+        order_service.move_job(found, to, actor=page_actor(), source="web", note=form.note.data)
+        db.session.commit()
+        flash(f"{found.code}: {lc.label(before)} → {lc.label(to)}", "success")
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return _back(order_code)
+
+
+@bp.post("/orders/<code>/cancel")
+@role_required("manager")
+def cancel(code):
+    order = get_order(code)
+    if order is None:
+        abort(404, description=f"There is no order {code.upper()}.")
+    form = CancelForm()
+    if not form.validate_on_submit():
+        flash("Say why the order is cancelled.", "error")
+        return _back(order.code)
+    try:
+        order_service.cancel_order(order, actor=page_actor(), source="web", reason=form.reason.data)
+        db.session.commit()
+        flash(f"{order.code} is cancelled.", "success")
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return _back(order.code)

@@ -42,13 +42,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app = Flask("tracker", root_path=str(ROOT), instance_path=str(instance_path),
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    engine_options = {"pool_pre_ping": True}
-    if settings.database_url.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 5}}
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -58,6 +54,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides)
+    if "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
+        sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 5}} if sqlite else {"pool_pre_ping": True}
     app.extensions["tracker_settings"] = settings
 
     db.init_app(app)

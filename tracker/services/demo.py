@@ -40,6 +40,8 @@ ITEMS = [
     ("Long-sleeve tee, sleeve print", "dtf", (6, 24)),
     ("Youth tees, 3-colour", "screen", (36, 150)),
 ]
+DESTINATIONS = [("Denver", "CO"), ("Boise", "ID"), ("Reno", "NV"), ("Portland", "OR"), ("Salt Lake City", "UT"),
+                ("Phoenix", "AZ"), ("Seattle", "WA"), ("Albuquerque", "NM")]
 CHANNELS = ["manual", "manual", "shopify", "shopify", "etsy", "amazon", "csv", "api"]
 PLAN = [  # final stage, how many
     ("received", 7), ("preproduction", 9), ("production", 14), ("qc", 8), ("packaging", 6),
@@ -87,6 +89,7 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
     rush = rng.random() < 0.15
     lead_days = rng.choice([3, 5, 7, 7, 10, 14]) if not rush else rng.choice([1, 2, 3])
     channel = rng.choice(CHANNELS)
+    city, region = rng.choice(DESTINATIONS)
     draft = OrderDraft(
         customer_name=rng.choice(CUSTOMERS),
         customer_email=f"customer{n}@example.com",
@@ -98,8 +101,8 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
                           "Artwork attached to the email", "Gift, no invoice in the box"]),
         channel=channel,
         external_ref=None if channel in ("manual",) else f"DEMO-{channel.upper()}-{1000 + n}",
-        ship_city=rng.choice(["Denver", "Boise", "Reno", "Portland", "Salt Lake City", "Phoenix"]),
-        ship_region=rng.choice(["CO", "ID", "NV", "OR", "UT", "AZ"]),
+        ship_city=city,
+        ship_region=region,
         ship_country="US",
     )
     order, _ = order_service.create_order(draft, actor=Actor("maria", "manager"), source="api" if channel == "api" else "import" if channel != "manual" else "web", at=created)

@@ -1,0 +1,65 @@
+"""Upgrading an empty database with the migrations yields exactly the models: no drift."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PG_URL, TEST_CONFIG
+from tracker import create_app
+from tracker.extensions import db
+from tracker.models import render_migration_item
+from tracker.settings import normalise_database_url
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        return
+    base = make_url(normalise_database_url(PG_URL))
+    name = f"inktrail_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_upgrade_from_empty_matches_models(tmp_path, empty_database_url):
+    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "TRACKER_CONFIG_PATH": TEST_CONFIG,
+                      "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True, "render_item": render_migration_item})
+            diff = compare_metadata(ctx, db.metadata)
+            tables = set(inspect(conn).get_table_names())
+        assert diff == [], f"models and migrations differ: {diff}"
+        assert set(db.metadata.tables) <= tables
+        db.engine.dispose()
+
+
+def test_migrated_events_table_is_append_only(tmp_path, empty_database_url):
+    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "TRACKER_CONFIG_PATH": TEST_CONFIG,
+                      "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade()
+        from tests.factories import make_order
+
+        order = make_order()
+        for statement in ("UPDATE events SET note = 'x'", "DELETE FROM events"):
+            with pytest.raises(Exception, match="append-only"):
+                db.session.execute(text(statement))
+                db.session.flush()
+            db.session.rollback()
+        assert db.session.execute(text("SELECT count(*) FROM events WHERE order_id = :i"), {"i": order.id}).scalar() == 1
+        db.session.remove()
+        db.engine.dispose()

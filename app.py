@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from tracker import create_app
@@ -49,15 +50,25 @@ def main(argv=None) -> int:
             print("Log in as " + ", ".join(f"{u} ({r})" for u, r in DEMO_USERS)
                   + f" with the password {DEMO_PASSWORD!r}.")
 
-    scheduler, lock = start_scheduler(app)
-    from waitress import serve
+    from waitress import create_server
 
+    def _stop(*_):
+        raise KeyboardInterrupt  # SIGTERM (systemd, docker) stops as cleanly as Ctrl-C
+
+    signal.signal(signal.SIGTERM, _stop)
+
+    try:
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="inktrail")
+    except OSError as exc:
+        sys.exit(f"Inktrail cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    scheduler, lock = start_scheduler(app)
     print(f"Inktrail is serving at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
     try:
-        serve(app, host=args.host, port=args.port, threads=args.threads, ident="inktrail")
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        server.close()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
             lock.release()

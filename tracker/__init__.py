@@ -51,13 +51,13 @@ def create_app(overrides: dict | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # a tablet's board stays open all day
-        JSON_SORT_KEYS=False,
     )
     app.config.update(overrides)
     if "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
         sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 5}} if sqlite else {"pool_pre_ping": True}
     app.extensions["tracker_settings"] = settings
+    app.json.sort_keys = False  # keep the contract's field order in answers
 
     db.init_app(app)
     from .models import render_migration_item

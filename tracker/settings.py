@@ -2,6 +2,7 @@
 key and what is wrong with it (ConfigError)."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .domain.codes import PREFIX_RE
 from .domain.lifecycle import Lifecycle, build_lifecycle
 
-KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}\Z")
 PRINTER_DRIVERS = ("zpl", "escpos-network", "escpos-usb", "escpos-file", "file")
 PROVIDERS = ("easypost", "shippo", "aftership", "ups", "fedex", "usps")
 MARKETPLACES = ("shopify", "etsy", "amazon")
@@ -89,7 +90,7 @@ def _str(table: dict, key: str, where: str, default=None, *, required=False, pat
     value = table[key]
     if not isinstance(value, str) or not value.strip():
         _fail(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         _fail(f"{where}.{key}", f"{value!r} is not valid")
     return value
 
@@ -99,7 +100,8 @@ def _num(table: dict, key: str, where: str, default=None, *, minimum=0, maximum=
         return default
     value = table[key]
     ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type):
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not math.isfinite(value):
+        # TOML has nan and inf; nan compares false with every bound, so it must be refused here.
         _fail(f"{where}.{key}", f"must be a {'whole ' if integer else ''}number, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
@@ -119,7 +121,7 @@ def resolve_env(value, where: str = "config"):
     """Replaces every "env:NAME" string with the environment variable NAME (None when it is unset,
     which leaves that provider or feature switched off)."""
     if isinstance(value, dict):
-        return {k: resolve_env(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: resolve_env(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [resolve_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str) and value.startswith("env:"):
@@ -138,7 +140,7 @@ def _shop(raw: dict) -> Shop:
     tz = _str(t, "timezone", "shop", "UTC")
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory: IsADirectoryError
         _fail("shop.timezone", f"{tz!r} is not a time zone name (like \"America/Denver\")")
     url = _str(t, "public_url", "shop", "http://127.0.0.1:5000")
     if not re.match(r"^https?://[^\s/]+", url):
@@ -272,14 +274,40 @@ def _secret_key(instance_path: Path) -> str:
         return env
     # No key given: make one once and keep it in instance/, so logins survive a restart.
     path = instance_path / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
+    existing = _read_key(path)
+    if existing:
+        return existing
     instance_path.mkdir(parents=True, exist_ok=True)
+    # Written whole to a private temporary file, then put in place in one step: a crash never leaves an
+    # empty key file behind (which used to give every later start an empty key), and when two workers
+    # start together the first one's key wins and the other reads it (os.link fails if the name exists).
     key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
+    tmp = instance_path / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            existing = _read_key(path)
+            if existing:
+                return existing
+            os.replace(tmp, path)  # an empty or blank file left by a crash: replace it
+        except OSError:
+            os.replace(tmp, path)  # a file system without hard links
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def load_settings(instance_path: Path, config_path: Path | None = None, *, overrides: dict | None = None) -> Settings:
@@ -307,13 +335,14 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
     for key in raw:
         if key not in TOP_LEVEL:
             _fail(key, f"unknown section (known: {', '.join(sorted(TOP_LEVEL))})")
-    raw = resolve_env(raw)
+    raw = resolve_env(raw, "")
 
     lifecycle = _stages(raw)
     printers = _printers(raw)
     db_table = _table(raw.get("database"), "database")
     _only(db_table, {"url"}, "database")
-    database_url = os.environ.get("TRACKER_DATABASE_URL") or db_table.get("url") or default_database_url(instance_path)
+    database_url = (os.environ.get("TRACKER_DATABASE_URL") or _str(db_table, "url", "database")
+                    or default_database_url(instance_path))
     return Settings(
         shop=_shop(raw),
         lifecycle=lifecycle,

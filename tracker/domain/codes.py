@@ -10,11 +10,14 @@ import re
 import secrets
 from dataclasses import dataclass
 
-ORDER_RE = re.compile(r"^([A-Z]{1,3})(\d{1,9})$")
-JOB_RE = re.compile(r"^([A-Z]{1,3}\d{1,9})([A-Z]{1,3})$")
-PREFIX_RE = re.compile(r"^[A-Z]{1,3}$")
-# A tracking URL's last path part, or a staff URL such as /orders/A1042 or /jobs/A1042B.
-URL_CODE_RE = re.compile(r"/(?:orders|jobs|o|j)/([A-Za-z0-9]+)/?(?:[?#].*)?$")
+# [0-9], not \d: \d also matches other scripts' digits (Arabic-Indic, full-width), which are no code.
+# \Z, not $: $ also matches before a trailing newline.
+ORDER_RE = re.compile(r"^([A-Z]{1,3})([0-9]{1,9})\Z")
+JOB_RE = re.compile(r"^([A-Z]{1,3}[0-9]{1,9})([A-Z]{1,3})\Z")
+PREFIX_RE = re.compile(r"^[A-Z]{1,3}\Z")
+# A staff URL such as /orders/A1042 or /jobs/A1042B (or /o/, /j/). Any case: a QR code in alphanumeric
+# mode, or a scanner with caps lock on, types the whole URL in capitals.
+URL_CODE_RE = re.compile(r"/(?:orders|jobs|o|j)/([A-Za-z0-9]+)/?(?:[?#].*)?\Z", re.IGNORECASE)
 
 
 def order_code(prefix: str, number: int) -> str:
@@ -64,7 +67,7 @@ def new_public_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}\Z")
 
 
 def looks_like_token(text: str) -> bool:

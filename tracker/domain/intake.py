@@ -67,7 +67,8 @@ def _text(obj: dict, key: str, where: str, *, required: bool, max_len: int) -> s
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"'{name}' must be text, got {type(value).__name__}", name)
-    value = value.strip()
+    # Browsers submit a textarea's line breaks as CRLF: they are line breaks, not control characters.
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
         if required:
             raise InvalidInput(f"'{name}' must not be empty", name)
@@ -158,7 +159,9 @@ def validate_order(data, *, today: dt.date, max_quantity: int = 100_000, max_ite
         quantity = parse_quantity(item["quantity"], where=f"{where}.quantity", max_quantity=max_quantity)
         drafts.append(ItemDraft(description, method.strip().lower(), quantity))
 
-    channel = data.get("channel", default_channel)
+    channel = data.get("channel")
+    if channel is None:  # null means "not given", as for every other optional field
+        channel = default_channel
     if not isinstance(channel, str) or channel not in CHANNELS:
         raise InvalidInput(f"'channel' {channel!r} is not one of {', '.join(CHANNELS)}", "channel")
     ref = data.get("external_ref")
@@ -169,12 +172,16 @@ def validate_order(data, *, today: dt.date, max_quantity: int = 100_000, max_ite
             raise InvalidInput("'external_ref' must be 1 to 100 printable characters without spaces", "external_ref")
         ref = ref.strip()
 
-    rush = data.get("rush", False)
+    rush = data.get("rush")
+    if rush is None:
+        rush = False
     if not isinstance(rush, bool):
         raise InvalidInput("'rush' must be true or false", "rush")
 
-    ship_to = data.get("ship_to") or {}
-    if not isinstance(ship_to, dict):
+    ship_to = data.get("ship_to")
+    if ship_to is None:
+        ship_to = {}
+    if not isinstance(ship_to, dict):  # also "", [] and false, which `or {}` used to let through
         raise InvalidInput("'ship_to' must be an object", "ship_to")
     _no_extra(ship_to, SHIP_TO_FIELDS, "ship_to")
     country = _text(ship_to, "country", "ship_to", required=False, max_len=2)

@@ -125,8 +125,13 @@ def build_lifecycle(overrides: Sequence[dict] = ()) -> Lifecycle:
     """
     rows = [{"key": k, "label": label, "sla_hours": sla} for k, label, sla in DEFAULT_STAGES]
     keys = [r["key"] for r in rows]
+    placed_after: dict[str, str] = {}  # added stage -> the stage it was placed after
     for ov in overrides:
         key = ov["key"]
+        if key == CANCELLED:
+            # "cancelled" is what a cancelled order's and job's stage field holds: a stage of that name
+            # would make every job in it look cancelled.
+            raise ValueError(f"stage '{key}': the name is reserved for cancelled orders; choose another key")
         if key in keys:
             row = rows[keys.index(key)]
             if "after" in ov:
@@ -143,9 +148,12 @@ def build_lifecycle(overrides: Sequence[dict] = ()) -> Lifecycle:
                     f"(after = '{after}' is too late)"
                 )
             row = {"key": key, "label": key.replace("_", " ").capitalize(), "sla_hours": None}
-            pos = keys.index(after) + 1
+            # Stages added after the same stage keep the order they are listed in: the new one goes after
+            # every stage already placed (directly or through a chain) after `after`.
+            pos = max(keys.index(k) for k in [after, *_placed_under(after, placed_after)]) + 1
             rows.insert(pos, row)
             keys.insert(pos, key)
+            placed_after[key] = after
         if "label" in ov:
             row["label"] = ov["label"]
         if "sla_hours" in ov:
@@ -164,6 +172,19 @@ def build_lifecycle(overrides: Sequence[dict] = ()) -> Lifecycle:
         for i, r in enumerate(rows)
     )
     return Lifecycle(stages)
+
+
+def _placed_under(anchor: str, placed_after: dict[str, str]) -> list[str]:
+    """Added stages whose `after` chain leads back to `anchor`."""
+    found = []
+    for key in placed_after:
+        k = key
+        while k in placed_after:
+            k = placed_after[k]
+            if k == anchor:
+                found.append(key)
+                break
+    return found
 
 
 # -- roles ------------------------------------------------------------------------------------------
@@ -207,8 +228,10 @@ def plan_job_move(lc: Lifecycle, *, job_code: str, job_stage: str, order_stage: 
                   role: str | None, reason: str | None = None) -> MovePlan:
     """A single job's move. Jobs move alone only within the job stages."""
     target = lc.get(to)
-    if order_stage == CANCELLED or job_stage == CANCELLED:
+    if order_stage == CANCELLED:
         raise MoveRefused(f"{job_code} belongs to a cancelled order")
+    if job_stage == CANCELLED:
+        raise MoveRefused(f"{job_code} is cancelled")
     if target.mover == "carrier":
         raise MoveRefused(f"{target.label} is set by the carrier's scans, not by hand")
     if lc.get(job_stage).scope == "order" or lc.get(order_stage).scope == "order":

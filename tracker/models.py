@@ -86,6 +86,7 @@ class Order(db.Model):
     __table_args__ = (
         UniqueConstraint("channel", "external_ref"),
         Index("ix_orders_stage_due", "stage", "due_date"),
+        Index("ix_orders_stage_entered", "stage", "stage_entered_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -128,8 +129,66 @@ class Job(db.Model):
     stage: Mapped[str] = mapped_column(String(40), index=True)
     stage_entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reprints: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("batches.id"), index=True)
+    batch_position: Mapped[Optional[int]] = mapped_column(Integer)
 
     order: Mapped[Order] = relationship(back_populates="jobs")
+    batch: Mapped[Optional["Batch"]] = relationship(back_populates="jobs")
+
+
+class Batch(db.Model):
+    """A gang sheet or press run: jobs printed together. Scanning its code moves all of them."""
+
+    __tablename__ = "batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[Optional[str]] = mapped_column(String(120))
+    station: Mapped[Optional[str]] = mapped_column(String(40))  # the press whose queue it is in
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[Optional[str]] = mapped_column(String(80))
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    jobs: Mapped[list["Job"]] = relationship(back_populates="batch", order_by="Job.batch_position")
+
+
+class Scan(db.Model):
+    """Every scan as it arrived (stored before it is answered), keyed by the ID the tablet gave it, so a
+    replay after a dropped connection returns the first answer instead of moving anything twice."""
+
+    __tablename__ = "scans"
+    __table_args__ = (Index("ix_scans_station_id", "station", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    station: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # job, order, batch, badge, label, unknown
+    action: Mapped[str] = mapped_column(String(20), default="move")  # move, qc_fail, undo
+    operator: Mapped[Optional[str]] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(20), default="scan")  # scan page or api
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scanned_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # the tablet's clock
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str] = mapped_column(String(20), default="refused")  # moved, duplicate, info, refused
+    message: Mapped[str] = mapped_column(Text, default="")
+    order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"), index=True)
+    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id"))
+    from_stage: Mapped[Optional[str]] = mapped_column(String(40))
+    to_stage: Mapped[Optional[str]] = mapped_column(String(40))
+    undone_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    order: Mapped[Optional[Order]] = relationship()
+    job: Mapped[Optional[Job]] = relationship()
+
+
+class StationState(db.Model):
+    """What a station waits for: at the ship-out check, the order whose carrier label comes next."""
+
+    __tablename__ = "station_states"
+    station: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pending_order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"))
+    pending_since: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
 class Event(db.Model):
@@ -148,6 +207,7 @@ class Event(db.Model):
     actor: Mapped[Optional[str]] = mapped_column(String(80))
     station: Mapped[Optional[str]] = mapped_column(String(40))
     note: Mapped[Optional[str]] = mapped_column(Text)
+    scan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("scans.id"), index=True)
 
     order: Mapped[Order] = relationship(back_populates="events")
     job: Mapped[Optional[Job]] = relationship()

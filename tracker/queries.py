@@ -1,13 +1,17 @@
 """Read models: what pages and the API show. No writes here."""
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from .domain.codes import parse_scan
-from .domain.lifecycle import CANCELLED
+from .domain.lifecycle import CANCELLED, FINAL_STAGE
+from .domain.sla import due_range
 from .extensions import db
-from .models import Event, Job, Order, Shipment
+from .models import Batch, Event, Job, Order, Shipment, utcnow
 from .settings import current_settings
 
 
@@ -81,8 +85,9 @@ def search_orders(q: str = "", stage: str = "", page: int = 1):
     q = (q or "").strip()
     if q:
         parsed = parse_scan(q)
-        like = f"%{q.lower()}%"
-        conditions = [func.lower(Order.customer_name).like(like), func.lower(Order.external_ref).like(like),
+        # contains(autoescape): a % or _ typed into the search box is a character, not a wildcard.
+        conditions = [func.lower(Order.customer_name).contains(q.lower(), autoescape=True),
+                      func.lower(Order.external_ref).contains(q.lower(), autoescape=True),
                       Order.code == parsed.code]
         if parsed.kind in ("order", "job"):
             conditions.append(Order.code == parsed.order_code)
@@ -103,31 +108,102 @@ def stage_counts() -> dict[str, int]:
 
 # -- the board --------------------------------------------------------------------------------------
 
-BOARD_COLUMN_LIMIT = 60
+BOARD_COLUMN_LIMIT = 40
+BOARD_EXPANDED_LIMIT = 500
 
 
-def board_columns(limit: int = BOARD_COLUMN_LIMIT) -> list[dict]:
-    """One column per people stage: jobs in the job stages, whole orders from packaging on; then a
-    Shipped lane that counts the carrier stages. Reads only active rows (indexed by stage)."""
-    lc = current_settings().lifecycle
-    columns = []
+@dataclass(frozen=True)
+class BoardFilters:
+    method: str = ""
+    channel: str = ""
+    due: str = ""
+    rush: bool = False
+    q: str = ""
+    expand: tuple[str, ...] = ()
+
+    def as_args(self) -> dict:
+        args = {"method": self.method, "channel": self.channel, "due": self.due, "rush": "1" if self.rush else "",
+                "q": self.q, "expand": ",".join(self.expand)}
+        return {k: v for k, v in args.items() if v}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.method or self.channel or self.due or self.rush or self.q)
+
+
+def board_version() -> int:
+    """Changes whenever anything on the board could have: every change writes an audit event, so the
+    newest event's id is the board's version. One primary-key lookup, however large the history."""
+    return db.session.scalar(select(func.max(Event.id))) or 0
+
+
+def _order_filters(stmt, f: BoardFilters, today: dt.date):
+    if f.channel:
+        stmt = stmt.where(Order.channel == f.channel)
+    if f.rush:
+        stmt = stmt.where(Order.rush.is_(True))
+    if f.due:
+        low, high = due_range(f.due, today)
+        stmt = stmt.where(Order.due_date.is_not(None))
+        if low is not None:
+            stmt = stmt.where(Order.due_date >= low)
+        if high is not None:
+            stmt = stmt.where(Order.due_date <= high)
+    if f.q:
+        q = f.q.strip()
+        parsed = parse_scan(q)
+        conditions = [func.lower(Order.customer_name).contains(q.lower(), autoescape=True),
+                      Order.code.startswith(parsed.code, autoescape=True)]
+        stmt = stmt.where(or_(*conditions))
+    return stmt
+
+
+def board_columns(f: BoardFilters | None = None) -> list[dict]:
+    """One column per stage people move: jobs in the job stages, whole orders from packaging on, most
+    urgent first (rush, then due date); then a Shipped lane that counts the carrier stages. Every query
+    reads rows by stage (indexed), so the cost follows active work, not the size of the history."""
+    f = f or BoardFilters()
+    settings = current_settings()
+    lc = settings.lifecycle
+    today = utcnow().astimezone(settings.shop.tz).date()
     urgent = (Order.rush.desc(), Order.due_date.is_(None), Order.due_date, Order.id)
+    columns = []
     for stage in lc.people_stages():
+        limit = BOARD_EXPANDED_LIMIT if stage.key in f.expand else BOARD_COLUMN_LIMIT
         if stage.scope == "job":
-            base = select(Job).join(Job.order).where(Job.stage == stage.key)
-            count = db.session.scalar(select(func.count()).select_from(Job).where(Job.stage == stage.key))
-            cards = list(db.session.scalars(base.options(selectinload(Job.order)).order_by(*urgent, Job.position).limit(limit)))
+            stmt = select(Job).join(Job.order).where(Job.stage == stage.key)
+            if f.method:
+                stmt = stmt.where(Job.method == f.method)
+            stmt = _order_filters(stmt, f, today)
+            count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+            order_by = urgent + (Job.position,)
+            if stage.key == "production":
+                # Each press's queue in order: batched jobs by press and batch position, then the rest.
+                stmt = stmt.outerjoin(Batch, Job.batch_id == Batch.id)
+                order_by = (Batch.station.is_(None), Batch.station, Batch.position, Job.batch_position) + order_by
+                cards = list(db.session.scalars(stmt.options(contains_eager(Job.order), selectinload(Job.batch))
+                                                .order_by(*order_by).limit(limit)))
+            else:
+                cards = list(db.session.scalars(stmt.options(contains_eager(Job.order)).order_by(*order_by).limit(limit)))
         else:
-            base = select(Order).where(Order.stage == stage.key)
-            count = db.session.scalar(select(func.count()).select_from(Order).where(Order.stage == stage.key))
-            cards = list(db.session.scalars(base.options(selectinload(Order.jobs)).order_by(*urgent).limit(limit)))
+            stmt = select(Order).where(Order.stage == stage.key)
+            if f.method:
+                stmt = stmt.where(Order.jobs.any(Job.method == f.method))
+            stmt = _order_filters(stmt, f, today)
+            count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+            cards = list(db.session.scalars(stmt.options(selectinload(Order.jobs)).order_by(*urgent).limit(limit)))
         columns.append({"stage": stage, "count": count, "cards": cards, "kind": stage.scope})
-    carrier_keys = [s.key for s in lc.carrier_stages() if s.key != "delivered"]
-    shipped = dict(db.session.execute(
-        select(Order.stage, func.count()).where(Order.stage.in_(carrier_keys)).group_by(Order.stage)).all())
-    columns.append({"stage": None, "kind": "shipped",
-                    "lanes": [(s, shipped.get(s.key, 0)) for s in lc.carrier_stages() if s.key != "delivered"],
-                    "count": sum(shipped.values())})
+    carrier = [s for s in lc.carrier_stages() if s.key != FINAL_STAGE]
+    counts = dict(db.session.execute(
+        _order_filters(select(Order.stage, func.count()).where(Order.stage.in_([s.key for s in carrier])), f, today)
+        .group_by(Order.stage)).all())
+    start_of_day = dt.datetime.combine(today, dt.time(0), tzinfo=settings.shop.tz).astimezone(dt.timezone.utc)
+    delivered_today = db.session.scalar(_order_filters(
+        select(func.count()).select_from(Order).where(Order.stage == FINAL_STAGE, Order.stage_entered_at >= start_of_day),
+        f, today))
+    lanes = [(s, counts.get(s.key, 0)) for s in carrier] + [(lc.get(FINAL_STAGE), delivered_today)]
+    columns.append({"stage": None, "kind": "shipped", "lanes": lanes, "count": sum(n for _, n in lanes),
+                    "delivered_label": "Delivered today"})
     return columns
 
 
@@ -154,7 +230,8 @@ def public_view(order: Order) -> dict:
     active = [s for s in order.shipments if s.activated_at is not None]
     return {
         "order_id": order.code,
-        "customer_first_name": (order.customer_name or "").split(" ")[0] if order.customer_name else None,
+        # split() on any whitespace: a tab, newline or no-break space must not carry the last name along.
+        "customer_first_name": order.customer_name.split()[0] if (order.customer_name or "").split() else None,
         "stage": order.stage,
         "stage_label": CUSTOMER_WORDS.get(order.stage, lc.label(order.stage)),
         "cancelled": order.stage == CANCELLED,

@@ -56,6 +56,7 @@ class Settings:
     marketplaces: dict[str, dict]
     notifications: dict[str, dict]
     intake: dict[str, Any]
+    scanning: dict[str, Any]
     database_url: str
     secret_key: str
     config_path: Path | None
@@ -252,8 +253,32 @@ def _intake(raw: dict) -> dict:
     }
 
 
+DEFAULT_QC_FAIL_REASONS = ["Misprint", "Wrong colour", "Placement off", "Stain or damage", "Wrong garment",
+                           "Thread break"]
+
+
+def _scanning(raw: dict) -> dict:
+    t = _table(raw.get("scanning"), "scanning")
+    _only(t, {"badge_prefix", "batch_prefix", "qc_fail_reasons", "duplicate_seconds", "undo_seconds"}, "scanning")
+    long_prefix = re.compile(r"^[A-Z]{4,10}$")
+    badge = _str(t, "badge_prefix", "scanning", "BADGE", pattern=long_prefix)
+    batch = _str(t, "batch_prefix", "scanning", "BATCH", pattern=long_prefix)
+    if badge == batch:
+        _fail("scanning.batch_prefix", "must differ from badge_prefix")
+    reasons = t.get("qc_fail_reasons", DEFAULT_QC_FAIL_REASONS)
+    if not isinstance(reasons, list) or not reasons or not all(isinstance(r, str) and r.strip() for r in reasons):
+        _fail("scanning.qc_fail_reasons", "must be a list of one or more reasons, like [\"Misprint\", \"Stain\"]")
+    return {
+        "badge_prefix": badge,
+        "batch_prefix": batch,
+        "qc_fail_reasons": [r.strip() for r in reasons],
+        "duplicate_seconds": _num(t, "duplicate_seconds", "scanning", 5, minimum=0, maximum=60),
+        "undo_seconds": _num(t, "undo_seconds", "scanning", 60, minimum=0, maximum=3600),
+    }
+
+
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
-             "intake", "database"}
+             "intake", "scanning", "database"}
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -352,6 +377,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         marketplaces=_named_tables(raw, "marketplaces", MARKETPLACES),
         notifications=_notifications(raw),
         intake=_intake(raw),
+        scanning=_scanning(raw),
         database_url=normalise_database_url(database_url),
         secret_key=_secret_key(instance_path),
         config_path=Path(config_path) if config_path else None,

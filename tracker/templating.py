@@ -6,7 +6,7 @@ import datetime as dt
 from flask import request
 
 from .domain.intake import METHOD_LABELS
-from .domain.sla import is_stalled
+from .domain.sla import due_status, is_stalled
 from .models import utcnow
 from .settings import current_settings
 
@@ -46,6 +46,20 @@ def init_app(app):
     @app.template_global("stalled")
     def stalled(stage, entered_at):
         return is_stalled(stage.sla_hours, entered_at, utcnow())
+
+    @app.template_global("due_status")
+    def due_status_today(due):
+        return due_status(due, utcnow().astimezone(current_settings().shop.tz).date())
+
+    @app.template_filter("dict_without")
+    def dict_without(d: dict, *keys):
+        return {k: v for k, v in d.items() if k not in keys}
+
+    @app.template_filter("local_iso")
+    def local_iso(value: str | None, fmt: str = "%H:%M:%S"):
+        if not value:
+            return ""
+        return dt.datetime.fromisoformat(value).astimezone(current_settings().shop.tz).strftime(fmt)
 
     @app.context_processor
     def shop_context():

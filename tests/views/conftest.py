@@ -34,3 +34,21 @@ def create_via_api(api, **overrides) -> dict:
     resp = api.post("/api/orders", json=order_body(**overrides))
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
+
+
+@pytest.fixture
+def order(app):
+    """A1001 with two jobs (A1001A dtg, A1001B embroidery), in received."""
+    from tests.factories import make_order
+
+    with app.app_context():
+        return make_order([("Team tee", "dtg", 12), ("Cap", "embroidery", 6)]).code
+
+
+def order_state(app, code: str) -> tuple[str, dict[str, str]]:
+    """(order stage, {job code: stage}) read fresh from the database."""
+    from tracker.queries import get_order
+
+    with app.app_context():
+        o = get_order(code)
+        return o.stage, {j.code: j.stage for j in o.jobs}

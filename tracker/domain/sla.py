@@ -8,3 +8,30 @@ def is_stalled(sla_hours: float | None, entered_at: dt.datetime | None, now: dt.
     if not sla_hours or entered_at is None:
         return False
     return now - entered_at > dt.timedelta(hours=sla_hours)
+
+
+def due_status(due: dt.date | None, today: dt.date) -> str | None:
+    """late, today, week (within the next 7 days) or None: how a card colours its due date."""
+    if due is None:
+        return None
+    if due < today:
+        return "late"
+    if due == today:
+        return "today"
+    if due <= today + dt.timedelta(days=7):
+        return "week"
+    return None
+
+
+DUE_FILTERS = ("late", "today", "week")
+
+
+def due_range(bucket: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The due-date range (inclusive; None = open) a board filter means."""
+    if bucket == "late":
+        return None, today - dt.timedelta(days=1)
+    if bucket == "today":
+        return today, today
+    if bucket == "week":
+        return None, today + dt.timedelta(days=7)
+    raise ValueError(f"unknown due filter {bucket!r}")

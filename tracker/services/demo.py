@@ -83,8 +83,15 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
     items = rng.sample(ITEMS, k=rng.choices([1, 2, 3, 4], weights=[50, 30, 14, 6])[0])
     drafts = tuple(ItemDraft(d, m, rng.randint(*q)) for d, m, q in items)
     depth = stage_keys.index(final) if final in stage_keys else rng.randint(0, 3)
-    # Orders further along are older: roughly a working day per stage, with scatter.
-    age_h = depth * rng.uniform(8, 20) + rng.uniform(1, 12)
+    # Time spent in each stage passed, then time so far in the current one: most within the stage's SLA,
+    # about one in six past it (stalled), so the board looks like a real day.
+    spent = [rng.uniform(0.2, 0.9) * (lc.get(k).sla_hours or 12) for k in stage_keys[:depth]]
+    current_sla = lc.get(stage_keys[depth]).sla_hours if final in stage_keys else None
+    if current_sla:
+        so_far = current_sla * (rng.uniform(1.1, 2.2) if rng.random() < 0.17 else rng.uniform(0.05, 0.8))
+    else:
+        so_far = rng.uniform(1, 60)
+    age_h = sum(spent) + so_far
     created = now - dt.timedelta(hours=age_h)
     rush = rng.random() < 0.15
     lead_days = rng.choice([3, 5, 7, 7, 10, 14]) if not rush else rng.choice([1, 2, 3])
@@ -113,10 +120,9 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
         order_service.cancel_order(order, actor=Actor("maria", "manager"), source="web",
                                    reason="Customer changed their mind", at=t + dt.timedelta(hours=3))
         return
-    step = max(depth, 1)
-    for key in stage_keys[1:depth + 1]:
+    for i, key in enumerate(stage_keys[1:depth + 1]):
         stage = lc.get(key)
-        t = min(t + dt.timedelta(hours=rng.uniform(0.5, age_h / step)), now - dt.timedelta(minutes=rng.randint(5, 90)))
+        t = t + dt.timedelta(hours=spent[i])
         if stage.mover == "carrier":
             order_service.move_order(order, key, actor=Actor(None), source="carrier", at=t)
             continue
@@ -126,7 +132,7 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
                 if job.stage != key:
                     order_service.move_job(job, key, actor=rng.choice(people), source="scan" if key in STATIONS else "board",
                                            station=STATIONS.get(key),
-                                           at=min(t + dt.timedelta(minutes=rng.randint(0, 40)), now))
+                                           at=t - dt.timedelta(minutes=rng.randint(0, 30)))
         else:
             order_service.move_order(order, key, actor=rng.choice(people), source="scan" if key in STATIONS else "board",
                                      station=STATIONS.get(key), at=t)

@@ -55,10 +55,14 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
     settings = current_settings()
     now = at or utcnow()
     first_stage = settings.lifecycle.stages[0].key
+    # The number is taken before the savepoint, not inside it: with SQLite's Python driver a SAVEPOINT
+    # that opens the transaction is committed by its RELEASE, so the caller's rollback would not undo
+    # the order. The counter UPDATE opens a real transaction first. A lost race on external_ref keeps
+    # the number it took: a gap, never a reuse.
+    number = next_number("order", settings.shop.first_order_number)
+    code = order_code(settings.shop.order_prefix, number)
     try:
         with db.session.begin_nested():
-            number = next_number("order", settings.shop.first_order_number)
-            code = order_code(settings.shop.order_prefix, number)
             order = Order(
                 code=code, channel=draft.channel, external_ref=draft.external_ref,
                 customer_name=draft.customer_name, customer_email=draft.customer_email,
@@ -89,11 +93,12 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
 
 
 def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None, to_stage: str | None,
-            actor: Actor, source: str, at: dt.datetime, station: str | None = None, note: str | None = None) -> Event:
+            actor: Actor, source: str, at: dt.datetime, station: str | None = None, note: str | None = None,
+            scan_id: int | None = None) -> Event:
     if source not in rules.SOURCES:
         raise ValueError(f"unknown event source {source!r}")
     ev = Event(order_id=order.id, job_id=job.id if job else None, at=at, kind=kind, from_stage=from_stage,
-               to_stage=to_stage, source=source, actor=actor.name, station=station, note=note)
+               to_stage=to_stage, source=source, actor=actor.name, station=station, note=note, scan_id=scan_id)
     db.session.add(ev)
     return ev
 
@@ -108,36 +113,40 @@ def _active_jobs(order: Order) -> list[Job]:
 
 
 def _follow_jobs(order: Order, *, kind: str, actor: Actor, source: str, at: dt.datetime,
-                 station: str | None, note: str | None) -> None:
+                 station: str | None, note: str | None, scan_id: int | None = None) -> None:
     """Re-derives the order's stage from its jobs and records the change, if any."""
     lc = current_settings().lifecycle
     new = rules.derived_order_stage(lc, [j.stage for j in _active_jobs(order)], order.stage)
     if new != order.stage:
         _record(order, None, kind=kind, from_stage=order.stage, to_stage=new, actor=actor, source=source,
-                at=at, station=station, note=note)
+                at=at, station=station, note=note, scan_id=scan_id)
         order.stage, order.stage_entered_at = new, at
     order.updated_at = at
 
 
 def move_job(job: Job, to: str, *, actor: Actor, source: str, station: str | None = None,
-             note: str | None = None, at: dt.datetime | None = None) -> rules.MovePlan:
-    """Moves one job; raises MoveRefused with the reason when the rules say no."""
+             note: str | None = None, at: dt.datetime | None = None, kind: str | None = None,
+             scan_id: int | None = None) -> rules.MovePlan:
+    """Moves one job; raises MoveRefused with the reason when the rules say no. `kind` names a back
+    move more exactly in the audit trail (qc_fail, undo) once the rules have allowed it."""
     lc = current_settings().lifecycle
     order = job.order
     note = _note(note)
     plan = rules.plan_job_move(lc, job_code=job.code, job_stage=job.stage, order_stage=order.stage,
                                to=to, role=actor.role, reason=note)
     now = at or utcnow()
-    _record(order, job, kind=plan.kind, from_stage=job.stage, to_stage=to, actor=actor, source=source,
-            at=now, station=station, note=note)
+    kind = kind or plan.kind
+    _record(order, job, kind=kind, from_stage=job.stage, to_stage=to, actor=actor, source=source,
+            at=now, station=station, note=note, scan_id=scan_id)
     job.stage, job.stage_entered_at = to, now
-    _follow_jobs(order, kind=plan.kind, actor=actor, source=source, at=now, station=station, note=note)
+    _follow_jobs(order, kind=kind, actor=actor, source=source, at=now, station=station, note=note, scan_id=scan_id)
     db.session.flush()
     return plan
 
 
 def move_order(order: Order, to: str | None, *, actor: Actor, source: str, station: str | None = None,
-               note: str | None = None, at: dt.datetime | None = None) -> rules.OrderMovePlan:
+               note: str | None = None, at: dt.datetime | None = None, kind: str | None = None,
+               scan_id: int | None = None) -> rules.OrderMovePlan:
     """Moves the whole order (to=None: one stage on). Within the job stages this brings the jobs that
     are behind up to `to`; from packaging on the order moves as one and its jobs follow it."""
     lc = current_settings().lifecycle
@@ -151,14 +160,15 @@ def move_order(order: Order, to: str | None, *, actor: Actor, source: str, stati
     if target.scope == "job" and lc.get(order.stage).scope == "job":
         for code, job_plan in plan.job_plans.items():
             job = jobs[code]
-            _record(order, job, kind=job_plan.kind, from_stage=job.stage, to_stage=plan.to_stage, actor=actor,
-                    source=source, at=now, station=station, note=note)
+            _record(order, job, kind=kind or job_plan.kind, from_stage=job.stage, to_stage=plan.to_stage,
+                    actor=actor, source=source, at=now, station=station, note=note, scan_id=scan_id)
             job.stage, job.stage_entered_at = plan.to_stage, now
-        _follow_jobs(order, kind=plan.kind, actor=actor, source=source, at=now, station=station, note=note)
+        _follow_jobs(order, kind=kind or plan.kind, actor=actor, source=source, at=now, station=station, note=note,
+                     scan_id=scan_id)
     else:
         # One event for the order; its jobs follow it (the order event covers them).
-        _record(order, None, kind=plan.kind, from_stage=order.stage, to_stage=plan.to_stage, actor=actor,
-                source=source, at=now, station=station, note=note)
+        _record(order, None, kind=kind or plan.kind, from_stage=order.stage, to_stage=plan.to_stage, actor=actor,
+                source=source, at=now, station=station, note=note, scan_id=scan_id)
         for job in jobs.values():
             if job.stage != plan.to_stage:
                 job.stage, job.stage_entered_at = plan.to_stage, now
@@ -180,3 +190,49 @@ def cancel_order(order: Order, *, actor: Actor, source: str, reason: str | None,
         job.stage, job.stage_entered_at = rules.CANCELLED, now
     order.stage, order.stage_entered_at, order.updated_at, order.cancelled_at = rules.CANCELLED, now, now, now
     db.session.flush()
+
+
+def record_reprint(job: Job, *, actor: Actor, source: str, reason: str, station: str | None = None,
+                   scan_id: int | None = None, at: dt.datetime | None = None) -> None:
+    """A QC fail for a job that is still on press: no stage change, but the reprint is on the record."""
+    now = at or utcnow()
+    _record(job.order, job, kind="qc_fail", from_stage=job.stage, to_stage=job.stage, actor=actor, source=source,
+            at=now, station=station, note=f"QC fail: {reason}", scan_id=scan_id)
+    db.session.flush()
+
+
+def record_note(order: Order, *, kind: str, actor: Actor, source: str, note: str, station: str | None = None,
+                at: dt.datetime | None = None) -> Event:
+    """An audit event that changes no stage (a shipment linked, a label printed)."""
+    ev = _record(order, None, kind=kind, from_stage=order.stage, to_stage=order.stage, actor=actor, source=source,
+                 at=at or utcnow(), station=station, note=_note(note))
+    db.session.flush()
+    return ev
+
+
+def move_card(code: str, to: str | None, *, actor: Actor, source: str = "board") -> str:
+    """A board card dropped on a column (or its advance button): a job card moves its job within the job
+    stages and packs its order from there; an order card moves the order. Returns what happened."""
+    from ..domain.codes import parse_scan
+
+    lc = current_settings().lifecycle
+    parsed = parse_scan(code)
+    if parsed.kind == "job":
+        job = db.session.scalar(select(Job).where(Job.code == parsed.code))
+        if job is None:
+            raise rules.MoveRefused(f"there is no job {parsed.code}")
+        target = to or (lc.next_key(job.stage) if job.stage in lc else None)
+        if target is None:
+            raise rules.MoveRefused(f"{job.code} has no next stage")
+        if lc.get(target).scope == "job":
+            move_job(job, target, actor=actor, source=source)
+            return f"{job.code} → {lc.label(target)}"
+        move_order(job.order, target, actor=actor, source=source)
+        return f"{job.order.code} → {lc.label(target)}"
+    if parsed.kind == "order":
+        order = db.session.scalar(select(Order).where(Order.code == parsed.code))
+        if order is None:
+            raise rules.MoveRefused(f"there is no order {parsed.code}")
+        move_order(order, to, actor=actor, source=source)
+        return f"{order.code} → {lc.label(order.stage)}"
+    raise rules.MoveRefused(f"{code!r} is not an order or job code")

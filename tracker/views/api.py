@@ -134,6 +134,40 @@ def advance_order(order_id):
 def cancel_order(order_id):
     data = json_body({"reason"})
     order = _order_or_404(order_id)
-    order_service.cancel_order(order, actor=g.actor, source="api", reason=_optional_text(data, "reason"))
+    reason = _optional_text(data, "reason")
+    if not (reason or "").strip():
+        raise ApiError(400, "say why the order is cancelled: 'reason' is required", "reason")
+    order_service.cancel_order(order, actor=g.actor, source="api", reason=reason)
     db.session.commit()
     return jsonify(order_json(order))
+
+
+@bp.post("/scans")
+@api_role_required("operator")
+def create_scan():
+    """Exactly what a scan page does: {"station", "code", "operator"?, "scan_id"?, "action"?, "reason"?}."""
+    from ..services.scanning import ScanInputError, record_scan, scan_json
+    from .scan import scan_status
+
+    data = json_body({"station", "code", "operator", "scan_id", "action", "reason", "scanned_at"})
+    for key in ("station", "code"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ApiError(400, f"'{key}' is required and must be text", key)
+    for key in ("operator", "scan_id", "action", "reason"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ApiError(400, f"'{key}' must be text", key)
+    try:
+        scan, replayed = record_scan(data["station"], data["code"], actor=g.actor, uid=data.get("scan_id"),
+                                     operator=data.get("operator"), action=data.get("action") or "move",
+                                     reason=data.get("reason"), source="api")
+    except ScanInputError as exc:
+        db.session.rollback()
+        body = {"ok": False, "error": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return jsonify(body), exc.status
+    db.session.commit()
+    answer = scan_json(scan, replayed=replayed)
+    if not answer["ok"]:
+        answer["error"] = answer["message"]
+    return jsonify(answer), scan_status(answer)

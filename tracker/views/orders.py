@@ -2,6 +2,8 @@
 moves. Moves go through services/orders.py; a refused move comes back as a red flash."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from ..auth import page_actor, role_required
@@ -50,7 +52,9 @@ def _item_rows(form) -> list[dict]:
         if not desc.strip() and not qty:
             continue
         quantity: object = qty
-        if qty.lstrip("-").isdigit():
+        # ASCII digits only: "²" passes str.isdigit() but not int(), and int() of thousands of digits
+        # raises; anything else goes to the rules as text and is refused there with a message.
+        if re.fullmatch(r"-?[0-9]{1,18}", qty):
             quantity = int(qty)
         elif not qty:
             quantity = None

@@ -1,0 +1,412 @@
+"""load_settings: config.toml + environment -> Settings, or a ConfigError that names the key."""
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tracker.settings import ConfigError, default_database_url, load_settings, normalise_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("TRACKER_DATABASE_URL", "TRACKER_SECRET_KEY", "TRACKER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def instance(tmp_path) -> Path:
+    return tmp_path / "instance"
+
+
+@pytest.fixture
+def load(tmp_path, instance):
+    def load(text: str = "", **kwargs):
+        path = tmp_path / "config.toml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return load_settings(instance, path, **kwargs)
+    return load
+
+
+def config_error(load, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load(text)
+    message = str(info.value)
+    assert message.startswith("config: ")
+    return message
+
+
+# -- good configs -------------------------------------------------------------------------------
+
+def test_empty_file_gives_defaults(load, instance):
+    s = load("")
+    assert (s.shop.name, s.shop.public_url, s.shop.timezone, s.shop.order_prefix, s.shop.first_order_number) == \
+        ("Print shop", "http://127.0.0.1:5000", "UTC", "A", 1001)
+    assert s.lifecycle.keys[0] == "received" and s.lifecycle.keys[-1] == "delivered"
+    assert s.stations == {} and s.printers == {} and s.providers == {} and s.marketplaces == {}
+    assert s.intake == {"max_quantity": 100_000, "max_items": 200}
+    assert s.database_url == default_database_url(instance) == f"sqlite:///{instance / 'tracker.db'}"
+
+
+def test_shipped_config_loads(instance):
+    s = load_settings(instance, ROOT / "config.toml")
+    assert set(s.lifecycle.keys) >= {"received", "qc", "packaging", "labeled", "delivered"}
+    for station in s.stations.values():
+        assert station.moves_to in s.lifecycle
+        assert station.printer is None or station.printer in s.printers
+
+
+def test_full_config(load):
+    s = load("""
+        [shop]
+        name = "Test Print Co"
+        public_url = "https://shop.test/"
+        timezone = "America/Denver"
+        order_prefix = "PS"
+        first_order_number = 5000
+
+        [[stages]]
+        key = "production"
+        label = "On press"
+        sla_hours = 12
+
+        [[stages]]
+        key = "curing"
+        after = "production"
+        sla_hours = 0.5
+
+        [[stations]]
+        key = "cure-1"
+        name = "Dryer"
+        moves_to = "curing"
+        printer = "front"
+
+        [[stations]]
+        key = "pack-1"
+        moves_to = "packaging"
+
+        [printers.front]
+        driver = "zpl"
+        host = "10.0.0.5"
+        port = 9100
+
+        [printers.desk]
+        driver = "escpos-file"
+        path = "/dev/usb/lp0"
+
+        [providers.easypost]
+        base_url = "http://127.0.0.1:8001"
+
+        [marketplaces.shopify]
+        shop_domain = "demo.myshopify.com"
+
+        [notifications.email]
+        smtp_host = "127.0.0.1"
+        smtp_port = 2525
+
+        [intake]
+        max_quantity = 500
+        max_items = 20
+
+        [database]
+        url = "sqlite:////tmp/inktrail.db"
+    """)
+    assert s.shop.public_url == "https://shop.test"  # trailing slash dropped
+    assert str(s.shop.tz) == "America/Denver"
+    assert (s.shop.order_prefix, s.shop.first_order_number) == ("PS", 5000)
+    assert s.lifecycle.keys[2:5] == ["production", "curing", "qc"]
+    assert s.lifecycle.label("production") == "On press" and s.lifecycle.get("curing").sla_hours == 0.5
+    assert s.stations["cure-1"].moves_to == "curing" and s.stations["cure-1"].printer == "front"
+    assert s.stations["pack-1"].name == "pack-1" and s.stations["pack-1"].printer is None
+    assert s.printers["front"] == {"driver": "zpl", "host": "10.0.0.5", "port": 9100}
+    assert s.printers["desk"]["driver"] == "escpos-file"
+    assert s.providers["easypost"]["base_url"] == "http://127.0.0.1:8001"
+    assert s.notifications["email"]["smtp_port"] == 2525
+    assert s.intake == {"max_quantity": 500, "max_items": 20}
+    assert s.database_url == "sqlite:////tmp/inktrail.db"
+
+
+def test_printer_driver_defaults_to_file(load):
+    assert load('[printers.front]\n').printers["front"] == {"driver": "file"}
+
+
+def test_overrides_replace_whole_sections(load):
+    s = load('[shop]\nname = "From file"\ntimezone = "Europe/Madrid"\n',
+             overrides={"shop": {"name": "From test"}})
+    assert s.shop.name == "From test" and s.shop.timezone == "UTC"
+    with pytest.raises(ConfigError, match="config: bogus: unknown section"):
+        load("", overrides={"bogus": {}})
+
+
+# -- bad configs: every message names the key ---------------------------------------------------
+
+BAD = [
+    pytest.param('[[stations]]\nkey = "s"\nmoves_to = "shipping"\n',
+                 "config: stations[0].moves_to: 'shipping' is not a stage people move", id="station-unknown-stage"),
+    pytest.param('[[stations]]\nkey = "s"\nmoves_to = "in_transit"\n',
+                 "config: stations[0].moves_to: 'in_transit' is not a stage people move", id="station-carrier-stage"),
+    pytest.param('[[stations]]\nkey = "a"\nmoves_to = "qc"\n[[stations]]\nkey = "b"\n',
+                 "config: stations[1].moves_to: is required", id="station-no-moves-to"),
+    pytest.param('[[stations]]\nmoves_to = "qc"\n', "config: stations[0].key: is required", id="station-no-key"),
+    pytest.param('[[stations]]\nkey = "QC 1"\nmoves_to = "qc"\n', "config: stations[0].key: 'QC 1' is not valid",
+                 id="station-bad-key"),
+    pytest.param('[[stations]]\nkey = "qc-1\\n"\nmoves_to = "qc"\n', "config: stations[0].key:",
+                 id="station-key-trailing-newline"),
+    pytest.param('[[stations]]\nkey = "qc-1"\nmoves_to = "qc"\n[[stations]]\nkey = "qc-1"\nmoves_to = "qc"\n',
+                 "config: stations[1].key: station 'qc-1' is listed twice", id="duplicate-station"),
+    pytest.param('[[stations]]\nkey = "s"\nmoves_to = "qc"\nprinter = "back"\n',
+                 "config: stations[0].printer: no printer named 'back' in [printers]", id="station-no-printer"),
+    pytest.param('[[stations]]\nkey = "s"\nmoves_to = "qc"\ncolour = "red"\n',
+                 "config: stations[0].colour: unknown key", id="station-unknown-key"),
+    pytest.param('stations = "qc"\n', "config: stations: must be a list", id="stations-not-list"),
+    pytest.param('[shop]\ntimezone = "Mars/Olympus"\n',
+                 "config: shop.timezone: 'Mars/Olympus' is not a time zone name", id="bad-timezone"),
+    pytest.param('[shop]\ntimezone = "America"\n', "config: shop.timezone: 'America' is not a time zone name",
+                 id="timezone-directory"),
+    pytest.param('[shop]\ntimezone = "../../etc/passwd"\n', "config: shop.timezone:", id="timezone-path"),
+    pytest.param('[shop]\ntimezone = ""\n', "config: shop.timezone: must be a non-empty string", id="timezone-empty"),
+    pytest.param('[shop]\ntimezone = 7\n', "config: shop.timezone: must be a non-empty string", id="timezone-int"),
+    pytest.param('[shop]\ncolour = "red"\n',
+                 "config: shop.colour: unknown key (allowed: first_order_number, name, order_prefix, public_url, "
+                 "timezone)", id="shop-unknown-key"),
+    pytest.param('[shop]\npublic_url = "shop.test"\n',
+                 "config: shop.public_url: 'shop.test' must start with http:// or https://", id="public-url"),
+    pytest.param('[shop]\norder_prefix = "a"\n', "config: shop.order_prefix: 'a' is not valid", id="prefix-lower"),
+    pytest.param('[shop]\norder_prefix = "ABCD"\n', "config: shop.order_prefix:", id="prefix-long"),
+    pytest.param('[shop]\norder_prefix = "A\\n"\n', "config: shop.order_prefix:", id="prefix-newline"),
+    pytest.param('[shop]\nfirst_order_number = 0\n', "config: shop.first_order_number: must be between 1 and",
+                 id="first-number-zero"),
+    pytest.param('[shop]\nfirst_order_number = "1001"\n', "config: shop.first_order_number: must be a whole number",
+                 id="first-number-text"),
+    pytest.param('[shop]\nfirst_order_number = 10.5\n', "config: shop.first_order_number: must be a whole number",
+                 id="first-number-float"),
+    pytest.param('shop = "x"\n', "config: shop: must be a table", id="shop-not-table"),
+    pytest.param('[colours]\nprimary = "red"\n', "config: colours: unknown section (known: database, intake,",
+                 id="unknown-section"),
+    pytest.param('debug = true\n', "config: debug: unknown section", id="unknown-top-level-key"),
+    pytest.param('[printers.front]\ndriver = "laser"\n',
+                 "config: printers.front.driver: 'laser' is not one of zpl, escpos-network", id="printer-driver"),
+    pytest.param('[printers.front]\ndriver = "zpl"\n', "config: printers.front.host: is required",
+                 id="zpl-no-host"),
+    pytest.param('[printers.front]\ndriver = "escpos-network"\nhost = "p"\nport = 70000\n',
+                 "config: printers.front.port: must be between 1 and 65535", id="printer-port"),
+    pytest.param('[printers]\nfront = "zpl"\n', "config: printers.front: must be a table", id="printer-not-table"),
+    pytest.param('[[stages]]\nkey = "curing"\n',
+                 "config: stages: stage 'curing' is new, so it needs after", id="stage-no-after"),
+    pytest.param('[[stages]]\nkey = "curing"\nafter = "qc"\n',
+                 "config: stages: stage 'curing': added stages are production steps and must come before qc "
+                 "(after = 'qc' is too late)", id="stage-after-qc"),
+    pytest.param('[[stages]]\nkey = "curing"\nafter = "labeled"\n', "is too late", id="stage-after-labeled"),
+    pytest.param('[[stages]]\nkey = "curing"\nafter = "press"\n',
+                 "config: stages: stage 'curing': after = 'press' is not a stage key", id="stage-after-unknown"),
+    pytest.param('[[stages]]\nkey = "qc"\nafter = "production"\n',
+                 "only new stages take 'after'", id="default-stage-after"),
+    pytest.param('[[stages]]\nkey = "cancelled"\nafter = "production"\n',
+                 "config: stages: stage 'cancelled': the name is reserved", id="stage-cancelled"),
+    pytest.param('[[stages]]\nkey = "qc"\n[[stages]]\nkey = "qc"\n',
+                 "config: stages[1].key: stage 'qc' is listed twice", id="duplicate-stage"),
+    pytest.param('[[stages]]\nkey = "Curing"\nafter = "production"\n', "config: stages[0].key: 'Curing' is not valid",
+                 id="stage-key-case"),
+    pytest.param('[[stages]]\nlabel = "X"\n', "config: stages[0].key: is required", id="stage-no-key"),
+    pytest.param('[[stages]]\nkey = "qc"\ncolour = "red"\n', "config: stages[0].colour: unknown key",
+                 id="stage-unknown-key"),
+    pytest.param('[[stages]]\nkey = "qc"\nlabel = ""\n', "config: stages[0].label: must be a non-empty string",
+                 id="stage-empty-label"),
+    pytest.param('[[stages]]\nkey = "qc"\nsla_hours = -1\n', "config: stages[0].sla_hours: must be between 0.1 and",
+                 id="sla-negative"),
+    pytest.param('[[stages]]\nkey = "qc"\nsla_hours = "8"\n', "config: stages[0].sla_hours: must be a number",
+                 id="sla-text"),
+    pytest.param('[[stages]]\nkey = "qc"\nsla_hours = true\n', "config: stages[0].sla_hours: must be a number",
+                 id="sla-bool"),
+    pytest.param('[[stages]]\nkey = "qc"\nsla_hours = nan\n', "config: stages[0].sla_hours: must be a number",
+                 id="sla-nan"),
+    pytest.param('[[stages]]\nkey = "qc"\nsla_hours = inf\n', "config: stages[0].sla_hours:", id="sla-inf"),
+    pytest.param('stages = {key = "qc"}\n', "config: stages: must be a list", id="stages-not-list"),
+    pytest.param('[providers.dhlx]\napi_key = "k"\n', "config: providers.dhlx: unknown provider (known: easypost,",
+                 id="unknown-provider"),
+    pytest.param('[providers.easypost]\nbase_url = "ftp://x"\n',
+                 "config: providers.easypost.base_url: 'ftp://x' must start with http:// or https://",
+                 id="provider-base-url"),
+    pytest.param('[marketplaces.ebay]\n', "config: marketplaces.ebay: unknown marketplace", id="unknown-marketplace"),
+    pytest.param('[marketplaces.shopify]\nbase_url = 5\n', "config: marketplaces.shopify.base_url:",
+                 id="marketplace-base-url"),
+    pytest.param('[notifications.email]\nsmtp_port = 0\n', "config: notifications.email.smtp_port: must be between",
+                 id="smtp-port"),
+    pytest.param('[intake]\nmax_items = 0\n', "config: intake.max_items: must be between 1 and 10000",
+                 id="intake-max-items"),
+    pytest.param('[intake]\nmax_quantity = 1.5\n', "config: intake.max_quantity: must be a whole number",
+                 id="intake-max-quantity"),
+    pytest.param('[intake]\nmax_orders = 5\n', "config: intake.max_orders: unknown key", id="intake-unknown-key"),
+    pytest.param('[database]\nurl = 5\n', "config: database.url: must be a non-empty string", id="database-url-int"),
+    pytest.param('[database]\npool = 5\n', "config: database.pool: unknown key", id="database-unknown-key"),
+    pytest.param('[shop]\nname = "env:1BAD"\n',
+                 "config: shop.name: 'env:1BAD': after env: comes an environment variable name", id="env-bad-name"),
+    pytest.param('[[stations]]\nkey = "s"\nmoves_to = "qc"\nname = "env:"\n', "config: stations[0].name:",
+                 id="env-empty-name"),
+    pytest.param('[shop\nname = "x"\n', "is not valid TOML", id="invalid-toml"),
+    pytest.param('[shop]\nname = "x"\nname = "y"\n', "is not valid TOML", id="toml-duplicate-key"),
+]
+
+
+@pytest.mark.parametrize("text,phrase", BAD)
+def test_bad_config_names_the_key(load, text, phrase):
+    assert phrase in config_error(load, text)
+
+
+def test_invalid_toml_names_the_file(load, tmp_path):
+    assert str(tmp_path / "config.toml") in config_error(load, "[shop\n")
+
+
+def test_missing_config_file(instance, tmp_path):
+    with pytest.raises(ConfigError, match="config: cannot read"):
+        load_settings(instance, tmp_path / "nope.toml")
+
+
+def test_tracker_config_names_the_file(instance, tmp_path, monkeypatch):
+    path = tmp_path / "shop.toml"
+    path.write_text('[shop]\nname = "Env Shop"\n')
+    monkeypatch.setenv("TRACKER_CONFIG", str(path))
+    s = load_settings(instance)
+    assert s.shop.name == "Env Shop" and s.config_path == path
+
+
+def test_tracker_config_that_does_not_exist(instance, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="TRACKER_CONFIG names .*missing.toml, which does not exist"):
+        load_settings(instance)
+
+
+# -- env: values ---------------------------------------------------------------------------------
+
+ENV_CONFIG = """
+    [shop]
+    name = "env:SHOP_NAME"
+
+    [[stations]]
+    key = "qc-1"
+    moves_to = "qc"
+    name = "env:STATION_NAME"
+
+    [providers.easypost]
+    api_key = "env:EP_API_KEY"
+    webhook_secret = "env:EP_WEBHOOK_SECRET"
+    base_url = "https://api.easypost.com"
+    note = "environment: not a reference"
+"""
+
+
+def test_env_values_resolve(load, monkeypatch):
+    monkeypatch.setenv("SHOP_NAME", "Env Print Co")
+    monkeypatch.setenv("STATION_NAME", "QC table")
+    monkeypatch.setenv("EP_API_KEY", "ek_test_123")
+    monkeypatch.setenv("EP_WEBHOOK_SECRET", "whsec")
+    s = load(ENV_CONFIG)
+    assert s.shop.name == "Env Print Co"
+    assert s.stations["qc-1"].name == "QC table"
+    assert s.providers["easypost"] == {"api_key": "ek_test_123", "webhook_secret": "whsec",
+                                       "base_url": "https://api.easypost.com",
+                                       "note": "environment: not a reference"}
+
+
+def test_unset_or_empty_env_values_become_none(load, monkeypatch):
+    for name in ("SHOP_NAME", "STATION_NAME", "EP_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EP_WEBHOOK_SECRET", "")
+    s = load(ENV_CONFIG)
+    assert s.providers["easypost"]["api_key"] is None
+    assert s.providers["easypost"]["webhook_secret"] is None
+    assert s.shop.name == "Print shop"  # unset: the default
+    assert s.stations["qc-1"].name == "qc-1"
+
+
+def test_env_value_is_validated_after_it_resolves(load, monkeypatch):
+    monkeypatch.setenv("SHOP_TZ", "Nowhere/Land")
+    assert "config: shop.timezone: 'Nowhere/Land'" in config_error(load, '[shop]\ntimezone = "env:SHOP_TZ"\n')
+
+
+# -- the database URL ----------------------------------------------------------------------------
+
+def test_tracker_database_url_overrides_the_file(load, monkeypatch):
+    monkeypatch.setenv("TRACKER_DATABASE_URL", "sqlite:////srv/env.db")
+    assert load('[database]\nurl = "sqlite:////srv/file.db"\n').database_url == "sqlite:////srv/env.db"
+
+
+def test_database_url_from_the_file_and_from_env_reference(load, monkeypatch, instance):
+    assert load('[database]\nurl = "sqlite:////srv/file.db"\n').database_url == "sqlite:////srv/file.db"
+    monkeypatch.delenv("DB_URL", raising=False)
+    assert load('[database]\nurl = "env:DB_URL"\n').database_url == default_database_url(instance)
+    monkeypatch.setenv("DB_URL", "postgres://u:p@db/ink")
+    assert load('[database]\nurl = "env:DB_URL"\n').database_url == "postgresql+psycopg://u:p@db/ink"
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("postgresql://u:p@localhost:5432/ink", "postgresql+psycopg://u:p@localhost:5432/ink"),
+    ("postgres://u:p@localhost/ink", "postgresql+psycopg://u:p@localhost/ink"),
+    ("postgresql+psycopg://u@h/ink", "postgresql+psycopg://u@h/ink"),
+    ("postgresql+psycopg2://u@h/ink", "postgresql+psycopg2://u@h/ink"),
+    ("sqlite:///instance/tracker.db", "sqlite:///instance/tracker.db"),
+])
+def test_normalise_database_url(url, expected):
+    assert normalise_database_url(url) == expected
+
+
+def test_postgres_env_url_is_normalised(load, monkeypatch):
+    monkeypatch.setenv("TRACKER_DATABASE_URL", "postgresql://ink:secret@127.0.0.1/ink")
+    assert load("").database_url == "postgresql+psycopg://ink:secret@127.0.0.1/ink"
+
+
+# -- the secret key ------------------------------------------------------------------------------
+
+def test_secret_key_file_is_created_once_and_reused(load, instance):
+    first = load("").secret_key
+    path = instance / "secret_key"
+    assert path.read_text() == first
+    assert len(first) == 64 and int(first, 16) >= 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load("").secret_key == first
+    assert sorted(p.name for p in instance.iterdir()) == ["secret_key"]  # no temporary files left
+
+
+def test_secret_key_from_the_environment_wins(load, instance, monkeypatch):
+    monkeypatch.setenv("TRACKER_SECRET_KEY", "from-env")
+    assert load("").secret_key == "from-env"
+    assert not (instance / "secret_key").exists()
+
+
+def test_secret_key_file_written_by_hand_is_used(load, instance):
+    instance.mkdir()
+    (instance / "secret_key").write_text("  hand-made-key\n")
+    assert load("").secret_key == "hand-made-key"
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n"])
+def test_empty_secret_key_file_is_replaced(load, instance, content):
+    # A crash between creating and writing the file used to leave it empty: an empty key for ever after.
+    instance.mkdir()
+    (instance / "secret_key").write_text(content)
+    key = load("").secret_key
+    assert len(key) == 64
+    assert (instance / "secret_key").read_text() == key
+    assert load("").secret_key == key
+
+
+def test_secret_key_made_by_another_process_first_is_used(instance, tmp_path, monkeypatch):
+    # Two workers starting together: the one that loses the race must use the winner's key.
+    import tracker.settings as settings_module
+
+    real_link = os.link
+
+    def link_after_the_other_worker(src, dst, *args, **kwargs):
+        Path(dst).write_text("the-other-workers-key")
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(settings_module.os, "link", link_after_the_other_worker)
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    assert load_settings(instance, path).secret_key == "the-other-workers-key"
+    assert sorted(p.name for p in instance.iterdir()) == ["secret_key"]

@@ -1,0 +1,69 @@
+"""What a scan means at a station. Pure: the service looks things up and applies the moves.
+
+A keyboard-wedge scanner types a code and Enter. The code can be a job (A1042B), an order (A1042), a
+batch (BATCH12), an operator's badge (BADGESAM), a carrier label's barcode, a QR code's URL, in any case
+with stray whitespace.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from .carriers import label_tracking_number, looks_like_tracking
+from .codes import parse_scan
+
+DUPLICATE_SECONDS = 5
+UNDO_SECONDS = 60
+PENDING_LABEL_SECONDS = 300
+UID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+TRACKING_LINK_RE = re.compile(r"/t/([A-Za-z0-9_-]{20,64})/?(?:[?#].*)?$")
+
+
+@dataclass(frozen=True)
+class ScannedCode:
+    kind: str  # job, order, batch, badge, label, token, unknown
+    value: str  # the normalised code (job/order/batch code, username, tracking number, token)
+    order_code: str | None = None
+
+
+def read_code(text: str, *, badge_prefix: str, batch_prefix: str) -> ScannedCode:
+    raw = (text or "").strip()
+    m = TRACKING_LINK_RE.search(raw)
+    if m:
+        return ScannedCode("token", m.group(1))
+    compact = re.sub(r"\s+", "", raw).upper()
+    if badge_prefix and compact.startswith(badge_prefix) and len(compact) > len(badge_prefix):
+        return ScannedCode("badge", compact[len(badge_prefix):].lstrip("-:"))
+    if batch_prefix and re.fullmatch(re.escape(batch_prefix) + r"\d{1,9}", compact):
+        return ScannedCode("batch", compact)
+    parsed = parse_scan(raw)
+    if parsed.kind in ("job", "order"):
+        return ScannedCode(parsed.kind, parsed.code, parsed.order_code)
+    if looks_like_tracking(compact):
+        return ScannedCode("label", label_tracking_number(compact))
+    return ScannedCode("unknown", compact[:60])
+
+
+def is_duplicate(previous_code: str | None, previous_at: dt.datetime | None, code: str, now: dt.datetime,
+                 window: float = DUPLICATE_SECONDS) -> bool:
+    """The same code at the same station within a few seconds is one scan (a double trigger)."""
+    if previous_code is None or previous_at is None:
+        return False
+    return previous_code == code and dt.timedelta(0) <= now - previous_at <= dt.timedelta(seconds=window)
+
+
+def undo_refusal(*, scan_ok: bool, outcome: str, received_at: dt.datetime, undone: bool, now: dt.datetime,
+                 window: float = UNDO_SECONDS) -> str | None:
+    """Why a scan cannot be undone, or None when it can."""
+    if undone:
+        return "that scan was already undone"
+    if not scan_ok or outcome != "moved":
+        return "only a scan that moved something can be undone"
+    if now - received_at > dt.timedelta(seconds=window):
+        return f"a scan can be undone only within {int(window)} seconds"
+    return None
+
+
+def valid_uid(uid: str | None) -> bool:
+    return bool(uid and UID_RE.match(uid))

@@ -1,0 +1,384 @@
+"""Scans: stored as they arrive (keyed by the tablet's scan ID), then applied through the order services.
+The scan page and POST /api/scans both call record_scan(); the caller commits."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import scanning as rules
+from ..domain.carriers import CARRIER_NAMES, detect_carrier
+from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused
+from ..extensions import db
+from ..models import Batch, Event, Job, Order, Scan, Shipment, StationState, User, utcnow
+from ..settings import Station, current_settings
+from . import orders as order_service
+from .orders import Actor
+
+
+class ScanInputError(ValueError):
+    """The scan request itself is unusable (unknown station, empty code): nothing is stored."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.message, self.field, self.status = message, field, status
+
+
+class _Refused(Exception):
+    pass
+
+
+def scan_json(scan: Scan, *, replayed: bool = False) -> dict:
+    """The answer to a scan, the same on the first try and on a replay."""
+    lc = current_settings().lifecycle
+    return {
+        "ok": scan.ok,
+        "outcome": scan.outcome,
+        "message": scan.message,
+        "scan_id": scan.uid,
+        "station": scan.station,
+        "kind": scan.kind,
+        "action": scan.action,
+        "order_id": scan.order.code if scan.order else None,
+        "job_id": scan.job.code if scan.job else None,
+        "customer": scan.order.customer_name if scan.order else None,
+        "from": scan.from_stage,
+        "to": scan.to_stage,
+        "from_label": lc.label(scan.from_stage) if scan.from_stage else None,
+        "to_label": lc.label(scan.to_stage) if scan.to_stage else None,
+        "operator": scan.operator,
+        "at": scan.received_at.isoformat(),
+        "undone": scan.undone_at is not None,
+        "replayed": replayed,
+    }
+
+
+def station_or_error(key: str) -> Station:
+    station = current_settings().stations.get((key or "").strip())
+    if station is None:
+        known = ", ".join(current_settings().stations) or "none configured"
+        raise ScanInputError(f"there is no station {key!r} (stations: {known})", "station", 404)
+    return station
+
+
+def _scanning_settings() -> dict:
+    return current_settings().scanning
+
+
+def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = None, operator: str | None = None,
+                action: str = "move", reason: str | None = None, source: str = "scan",
+                scanned_at: dt.datetime | None = None) -> tuple[Scan, bool]:
+    """Stores one scan and applies it. Returns (scan, replayed): a scan ID seen before returns the stored
+    scan untouched, so a tablet that resends after a dropped connection never moves anything twice."""
+    station = station_or_error(station_key)
+    if not isinstance(code, str) or not code.strip():
+        raise ScanInputError("the scan has no code", "code")
+    if len(code) > 200:
+        raise ScanInputError("the scanned code is too long (200 characters at most)", "code")
+    if action not in ("move", "qc_fail"):
+        raise ScanInputError(f"unknown action {action!r} (move or qc_fail)", "action")
+    if uid is not None and not rules.valid_uid(uid):
+        raise ScanInputError("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
+    if uid:
+        existing = db.session.scalar(select(Scan).where(Scan.uid == uid))
+        if existing is not None:
+            return existing, True
+    cfg = _scanning_settings()
+    read = rules.read_code(code, badge_prefix=cfg["badge_prefix"], batch_prefix=cfg["batch_prefix"])
+    now = utcnow()
+    scan = Scan(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
+                action=action, operator=(operator or actor.name), source=source, received_at=now,
+                scanned_at=scanned_at, ok=False, outcome="refused", message="")
+    try:
+        with db.session.begin_nested():
+            db.session.add(scan)
+            db.session.flush()
+    except IntegrityError:
+        # The same scan ID arrived twice at once: the other request stored it first.
+        existing = db.session.scalar(select(Scan).where(Scan.uid == uid))
+        if existing is not None:
+            return existing, True
+        raise
+    if _is_double_scan(scan, read, now):
+        return scan, False
+    try:
+        with db.session.begin_nested():
+            _apply(scan, station, read, actor=Actor(scan.operator, actor.role), action=action, reason=reason)
+    except (MoveRefused, _Refused) as exc:
+        scan.ok, scan.outcome, scan.message = False, "refused", _sentence(str(exc))
+        scan.from_stage = scan.to_stage = None
+    db.session.flush()
+    return scan, False
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] if text else "Refused"
+
+
+def _is_double_scan(scan: Scan, read, now: dt.datetime) -> bool:
+    previous = db.session.scalar(
+        select(Scan).where(Scan.station == scan.station, Scan.id < scan.id).order_by(Scan.id.desc()).limit(1))
+    if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
+        return False
+    prev_read_code = previous.code.strip().upper()
+    if not rules.is_duplicate(prev_read_code, previous.received_at, scan.code.strip().upper(), now,
+                              _scanning_settings()["duplicate_seconds"]):
+        return False
+    if previous.outcome not in ("moved", "duplicate"):
+        return False
+    scan.ok, scan.outcome = True, "duplicate"
+    scan.order_id, scan.job_id = previous.order_id, previous.job_id
+    scan.from_stage, scan.to_stage = previous.from_stage, previous.to_stage
+    scan.message = "Already recorded (the same code twice in a row)"
+    db.session.flush()
+    return True
+
+
+# -- applying one scan ------------------------------------------------------------------------------
+
+def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, reason: str | None) -> None:
+    lc = current_settings().lifecycle
+    if read.kind == "unknown":
+        raise _Refused(f"unknown code {read.value!r}" if read.value else "unknown code")
+    if read.kind == "badge":
+        user = db.session.scalar(select(User).where(func.upper(User.username) == read.value, User.active.is_(True)))
+        if user is None:
+            raise _Refused(f"no person has the badge {read.value!r}")
+        scan.ok, scan.outcome, scan.operator = True, "info", user.username
+        scan.message = f"Scanning as {user.username}"
+        return
+    if read.kind == "label":
+        _ship_out_label(scan, station, read.value, actor)
+        return
+    if action == "qc_fail":
+        _qc_fail(scan, station, read, actor, reason)
+        return
+
+    target = station.moves_to
+    if read.kind == "batch":
+        _move_batch(scan, station, read.value, actor)
+        return
+    order, job = _lookup(read)
+    scan.order_id, scan.job_id = order.id, job.id if job else None
+    if order.stage == CANCELLED:
+        raise _Refused(f"{order.code} is cancelled")
+
+    if target == LAST_PEOPLE_STAGE:
+        _ship_out_order(scan, station, order)
+        return
+    if lc.get(target).scope == "order":
+        if order.stage == target:
+            raise _Refused(f"{order.code} is already {'packed' if target == PACK_STAGE else 'in ' + lc.label(target)}")
+        _refuse_backwards(lc, order.code, order.stage, target)
+        scan.from_stage = order.stage
+        order_service.move_order(order, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
+        _moved(scan, order, job, target, f"{order.code} → {lc.label(target)}" + _jobs_note(order))
+        return
+    if job is not None:
+        if job.stage == target:
+            raise _Refused(f"{job.code} is already in {lc.label(target)}")
+        if job.stage != CANCELLED and job.stage in lc and lc.index(job.stage) < lc.get(target).index and \
+                lc.get(order.stage).scope == "order":
+            raise _Refused(f"{job.code} is packed with its order")
+        _refuse_backwards(lc, job.code, job.stage, target)
+        scan.from_stage = job.stage
+        order_service.move_job(job, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
+        _moved(scan, order, job, target, f"{job.code} → {lc.label(target)}")
+        return
+    _refuse_backwards(lc, order.code, order.stage, target)
+    scan.from_stage = order.stage
+    plan = order_service.move_order(order, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
+    n = len(plan.job_plans)
+    _moved(scan, order, None, target, f"{order.code}: {n} job{'s' if n != 1 else ''} → {lc.label(target)}")
+
+
+def _jobs_note(order: Order) -> str:
+    n = len([j for j in order.jobs if j.stage != CANCELLED])
+    return f" ({n} job{'s' if n != 1 else ''})" if n > 1 else ""
+
+
+def _refuse_backwards(lc, code: str, current: str, target: str) -> None:
+    """A scan only ever moves forward one stage: say plainly what is wrong otherwise."""
+    if current not in lc:
+        return
+    if lc.index(current) > lc.index(target):
+        raise _Refused(f"{code} is already past {lc.label(target)} (it is in {lc.label(current)})")
+    nxt = lc.next_key(current)
+    if lc.index(target) > lc.index(current) + 1 and lc.get(target).scope == "job":
+        raise _Refused(f"{code} is in {lc.label(current)}; {lc.label(nxt)} comes next")
+
+
+def _moved(scan: Scan, order: Order, job: Job | None, target: str, message: str) -> None:
+    scan.ok, scan.outcome, scan.to_stage, scan.message = True, "moved", target, message
+    scan.order_id, scan.job_id = order.id, job.id if job else None
+
+
+def _lookup(read) -> tuple[Order, Job | None]:
+    if read.kind == "token":
+        order = db.session.scalar(select(Order).where(Order.public_token == read.value))
+        if order is None:
+            raise _Refused("unknown code (a tracking link no order has)")
+        return order, None
+    if read.kind == "job":
+        job = db.session.scalar(select(Job).where(Job.code == read.value))
+        if job is None:
+            raise _Refused(f"unknown code {read.value}: no such job")
+        return job.order, job
+    order = db.session.scalar(select(Order).where(Order.code == read.value))
+    if order is None:
+        raise _Refused(f"unknown code {read.value}: no such order")
+    return order, None
+
+
+def _move_batch(scan: Scan, station: Station, code: str, actor: Actor) -> None:
+    lc = current_settings().lifecycle
+    batch = db.session.scalar(select(Batch).where(Batch.code == code))
+    if batch is None:
+        raise _Refused(f"unknown code {code}: no such batch")
+    target = station.moves_to
+    if lc.get(target).scope == "order":
+        raise _Refused(f"a batch is scanned at a production station, not at {lc.label(target)}")
+    jobs = [j for j in batch.jobs if j.stage != CANCELLED]
+    to_move = [j for j in jobs if j.stage in lc and lc.index(j.stage) < lc.index(target)
+               and lc.get(j.order.stage).scope == "job"]
+    if not to_move:
+        raise _Refused(f"every job of {code} is already at {lc.label(target)} or past it")
+    for job in to_move:  # all or none: a refusal rolls the whole batch back
+        order_service.move_job(job, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
+    scan.ok, scan.outcome, scan.to_stage = True, "moved", target
+    scan.message = f"{code}: {len(to_move)} job{'s' if len(to_move) != 1 else ''} → {lc.label(target)}"
+
+
+def _qc_fail(scan: Scan, station: Station, read, actor: Actor, reason: str | None) -> None:
+    reasons = _scanning_settings()["qc_fail_reasons"]
+    reason = (reason or "").strip()
+    if not reason:
+        raise _Refused("say why it failed QC (pick a reason)")
+    if reasons and reason not in reasons:
+        raise _Refused(f"{reason!r} is not one of this shop's QC fail reasons")
+    if read.kind != "job":
+        raise _Refused("a QC fail is scanned per job (scan the job's label)")
+    order, job = _lookup(read)
+    scan.order_id, scan.job_id = order.id, job.id
+    lc = current_settings().lifecycle
+    back_to = "production"
+    if job.stage not in lc or lc.get(job.stage).scope != "job" or lc.index(job.stage) < lc.index(back_to):
+        raise _Refused(f"{job.code} is in {lc.label(job.stage)}; only a job on press or in QC can fail QC")
+    scan.from_stage = job.stage
+    if job.stage == back_to:
+        # Failed at the QC table before it was ever scanned into QC: it stays on press, as a reprint.
+        order_service.record_reprint(job, actor=actor, source="scan", station=station.key, reason=reason,
+                                     scan_id=scan.id)
+    else:
+        order_service.move_job(job, back_to, actor=actor, source="scan", station=station.key,
+                               note=f"QC fail: {reason}", kind="qc_fail", scan_id=scan.id)
+    job.reprints = (job.reprints or 0) + 1
+    scan.ok, scan.outcome, scan.to_stage = True, "moved", back_to
+    scan.message = f"{job.code} failed QC ({reason}) → back to {lc.label(back_to)}, reprint #{job.reprints}"
+
+
+# -- the ship-out check -----------------------------------------------------------------------------
+
+def _ship_out_order(scan: Scan, station: Station, order: Order) -> None:
+    lc = current_settings().lifecycle
+    if order.stage == LAST_PEOPLE_STAGE or (order.stage in lc and lc.index(order.stage) > lc.index(LAST_PEOPLE_STAGE)):
+        raise _Refused(f"{order.code} has already passed the ship-out check ({lc.label(order.stage)})")
+    if order.stage != PACK_STAGE:
+        raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it before the ship-out check")
+    state = db.session.get(StationState, station.key) or StationState(station=station.key)
+    state.pending_order_id, state.pending_since = order.id, utcnow()
+    db.session.add(state)
+    scan.ok, scan.outcome, scan.order_id = True, "info", order.id
+    scan.message = f"{order.code}: now scan its carrier label"
+
+
+def _ship_out_label(scan: Scan, station: Station, number: str, actor: Actor) -> None:
+    lc = current_settings().lifecycle
+    if station.moves_to != LAST_PEOPLE_STAGE:
+        raise _Refused("a carrier label is scanned at the ship-out station")
+    state = db.session.get(StationState, station.key)
+    now = utcnow()
+    if state is None or state.pending_order_id is None or \
+            now - state.pending_since > dt.timedelta(seconds=rules.PENDING_LABEL_SECONDS):
+        raise _Refused("scan the order first, then its carrier label")
+    order = db.session.get(Order, state.pending_order_id)
+    scan.order_id = order.id
+    carrier = detect_carrier(number)
+    taken = db.session.scalar(select(Shipment).where(Shipment.tracking_number == number))
+    if taken is not None and taken.order_id != order.id:
+        raise _Refused(f"mismatch: this label belongs to {taken.order.code}, not {order.code}")
+    mine = [s for s in order.shipments]
+    if mine and taken is None:
+        expected = ", ".join(s.tracking_number for s in mine)
+        raise _Refused(f"mismatch: {order.code}'s label is {expected}, not {number}")
+    if order.stage != PACK_STAGE:
+        raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it before the ship-out check")
+    if taken is None:
+        from .shipments import add_shipment
+
+        add_shipment(order, carrier=carrier or "other", tracking_number=number, actor=actor, source="scan")
+    scan.from_stage = order.stage
+    order_service.move_order(order, LAST_PEOPLE_STAGE, actor=actor, source="scan", station=station.key,
+                             note=f"Ship-out check: {CARRIER_NAMES.get(carrier, 'carrier')} {number}", scan_id=scan.id)
+    state.pending_order_id = state.pending_since = None
+    scan.ok, scan.outcome, scan.to_stage = True, "moved", LAST_PEOPLE_STAGE
+    scan.message = f"{order.code} checked out: {CARRIER_NAMES.get(carrier, 'carrier')} {number}"
+
+
+def pending_label_order(station_key: str) -> Order | None:
+    state = db.session.get(StationState, station_key)
+    if state is None or state.pending_order_id is None:
+        return None
+    if utcnow() - state.pending_since > dt.timedelta(seconds=rules.PENDING_LABEL_SECONDS):
+        return None
+    return db.session.get(Order, state.pending_order_id)
+
+
+# -- undo -------------------------------------------------------------------------------------------
+
+def undo_scan(uid: str, *, actor: Actor) -> Scan:
+    """Reverses what one scan moved, within the undo window, if nothing has moved those jobs since."""
+    scan = db.session.scalar(select(Scan).where(Scan.uid == uid))
+    if scan is None:
+        raise ScanInputError(f"no scan {uid!r}", "scan_id", 404)
+    now = utcnow()
+    why = rules.undo_refusal(scan_ok=scan.ok, outcome=scan.outcome, received_at=scan.received_at,
+                             undone=scan.undone_at is not None, now=now,
+                             window=_scanning_settings()["undo_seconds"])
+    if why is None and scan.kind == "label":
+        why = "a ship-out check cannot be undone by scan; move the order back from its page"
+    if why:
+        raise MoveRefused(why)
+    events = list(db.session.scalars(select(Event).where(Event.scan_id == scan.id).order_by(Event.id)))
+    note = f"Undo of scan at {scan.station}"
+    order = db.session.get(Order, scan.order_id) if scan.order_id else None
+    order_level = [e for e in events if e.job_id is None and e.to_stage == scan.to_stage
+                   and order is not None and order.stage == scan.to_stage
+                   and current_settings().lifecycle.get(scan.to_stage).scope == "order"]
+    if order_level:
+        order_service.move_order(order, order_level[0].from_stage, actor=actor, source="scan", station=scan.station,
+                                 note=note, kind="undo")
+    else:
+        job_events = [e for e in events if e.job_id is not None and e.from_stage != e.to_stage]
+        for ev in job_events:
+            job = db.session.get(Job, ev.job_id)
+            if job.stage != ev.to_stage:
+                raise MoveRefused(f"{job.code} has moved since that scan; move it from the order page")
+        for ev in job_events:
+            job = db.session.get(Job, ev.job_id)
+            order_service.move_job(job, ev.from_stage, actor=actor, source="scan", station=scan.station,
+                                   note=note, kind="undo")
+    if scan.action == "qc_fail" and scan.job_id:
+        job = db.session.get(Job, scan.job_id)
+        job.reprints = max(0, (job.reprints or 0) - 1)
+    scan.undone_at = now
+    db.session.flush()
+    return scan
+
+
+def recent_scans(station_key: str, limit: int = 20) -> list[Scan]:
+    return list(db.session.scalars(
+        select(Scan).where(Scan.station == station_key).order_by(Scan.id.desc()).limit(limit)))

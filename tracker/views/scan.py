@@ -1,0 +1,104 @@
+"""Scan stations: /scan/<station> for a tablet with a keyboard-wedge scanner. The page's script posts
+each scan as JSON with an ID it made, queues scans while the network is down, and replays them in order."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, jsonify, render_template, request
+
+from ..auth import page_actor, role_required
+from ..domain.lifecycle import MoveRefused
+from ..extensions import db
+from ..services.scanning import (ScanInputError, pending_label_order, recent_scans, record_scan, scan_json,
+                                 station_or_error, undo_scan)
+from ..settings import current_settings
+
+bp = Blueprint("scan", __name__)
+
+
+def scan_status(scan_answer: dict) -> int:
+    if scan_answer["ok"]:
+        return 200
+    return 422 if scan_answer["kind"] == "unknown" else 409
+
+
+def parse_scanned_at(value) -> dt.datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+@bp.get("/scan")
+@role_required("operator")
+def stations():
+    return render_template("scan/stations.html", stations=list(current_settings().stations.values()))
+
+
+@bp.get("/scan/<station>")
+@role_required("operator")
+def page(station):
+    try:
+        st = station_or_error(station)
+    except ScanInputError as exc:
+        abort(404, description=exc.message)
+    cfg = current_settings().scanning
+    return render_template("scan/page.html", station=st, recent=[scan_json(s) for s in recent_scans(st.key)],
+                           qc_reasons=cfg["qc_fail_reasons"] if st.moves_to in ("qc", "production") else [],
+                           pending=pending_label_order(st.key), undo_seconds=cfg["undo_seconds"],
+                           badge_prefix=cfg["badge_prefix"])
+
+
+def _json_error(message: str, status: int, field: str | None = None):
+    body = {"ok": False, "error": message}
+    if field:
+        body["field"] = field
+    return jsonify(body), status
+
+
+@bp.post("/scan/<station>")
+@role_required("operator")
+def submit(station):
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return _json_error("send the scan as a JSON object", 400)
+    code = data.get("code")
+    operator = data.get("operator")
+    if operator is not None and (not isinstance(operator, str) or len(operator) > 80):
+        return _json_error("operator must be a name", 400, "operator")
+    try:
+        scan, replayed = record_scan(station, code if isinstance(code, str) else "", actor=page_actor(),
+                                     uid=data.get("scan_id") if isinstance(data.get("scan_id"), str) else None,
+                                     operator=operator or None, action=data.get("action") or "move",
+                                     reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
+                                     source="scan", scanned_at=parse_scanned_at(data.get("scanned_at")))
+    except ScanInputError as exc:
+        db.session.rollback()
+        return _json_error(exc.message, exc.status, exc.field)
+    db.session.commit()
+    answer = scan_json(scan, replayed=replayed)
+    return jsonify(answer), scan_status(answer)
+
+
+@bp.post("/scan/<station>/undo")
+@role_required("operator")
+def undo(station):
+    data = request.get_json(silent=True)
+    uid = data.get("scan_id") if isinstance(data, dict) else None
+    if not isinstance(uid, str) or not uid:
+        return _json_error("say which scan to undo (scan_id)", 400, "scan_id")
+    try:
+        scan = undo_scan(uid, actor=page_actor())
+    except ScanInputError as exc:
+        db.session.rollback()
+        return _json_error(exc.message, exc.status, exc.field)
+    except MoveRefused as exc:
+        db.session.rollback()
+        return _json_error(str(exc)[:1].upper() + str(exc)[1:], 409)
+    db.session.commit()
+    answer = scan_json(scan)
+    answer["message"] = f"Undone: {answer['message']}"
+    return jsonify(answer), 200

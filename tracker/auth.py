@@ -61,7 +61,7 @@ def page_actor() -> Actor:
 
 def load_api_token():
     """before_request for the API: sets g.actor from the bearer token or answers 401."""
-    from .services.users import token_for
+    from .services.users import TOKEN_ACTOR_PREFIX, token_for
 
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -71,7 +71,7 @@ def load_api_token():
     if row is None:
         return jsonify(error="that API token is not valid (unknown or revoked)"), 401
     row.last_used_at = utcnow()
-    g.actor = Actor(f"token:{row.name}", row.role)
+    g.actor = Actor(f"{TOKEN_ACTOR_PREFIX}{row.name}"[:80], row.role)
     g.api_role = row.role
     return None
 

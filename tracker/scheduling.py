@@ -76,8 +76,9 @@ def build_scheduler(app) -> BackgroundScheduler:
     )
     now = dt.datetime.now(dt.timezone.utc)
     for spec in JOBS.values():
+        first = now + dt.timedelta(seconds=spec.every_seconds) if spec.name == "heartbeat" else now
         scheduler.add_job(_run_in_app, IntervalTrigger(seconds=spec.every_seconds), args=[app, spec.name],
-                          id=spec.name, name=spec.name, next_run_time=now, replace_existing=True)
+                          id=spec.name, name=spec.name, next_run_time=first, replace_existing=True)
     return scheduler
 
 
@@ -87,6 +88,8 @@ def start_scheduler(app):
     if not lock.acquire():
         log.warning("another process runs the scheduler; this one serves web requests only")
         return None, None
+    with app.app_context():
+        run_job("heartbeat")  # so /healthz shows a live scheduler from the first request on
     scheduler = build_scheduler(app)
     scheduler.start()
     log.info("scheduler started with jobs: %s", ", ".join(JOBS))

@@ -93,6 +93,30 @@ def test_operator_token_from_the_cli_cannot_cancel(app, runner, client):
     assert api.post("/api/orders/A1001/cancel", json={"reason": "x"}).status_code == 403
 
 
+def test_token_names_fit_the_audit_trail(app, runner, client):
+    # Moves by a token are recorded as "token:<name>" in an 80-character column (PostgreSQL enforces it).
+    too_long = invoke(runner, "create-token", "n" * 75, "--role", "operator")
+    assert too_long.exit_code != 0 and "1 to 74 characters" in too_long.output
+    token = invoke(runner, "create-token", "n" * 74, "--role", "operator").output.strip().splitlines()[-1]
+    resp = Api(client, token).post("/api/orders", json={"customer": {"name": "R"}, "items": [
+        {"description": "Tee", "method": "dtg", "quantity": 1}]})
+    assert resp.status_code == 201
+    assert resp.get_json()["events"][0]["actor"] == "token:" + "n" * 74
+
+
+def test_an_older_token_with_a_long_name_still_works(app, client):
+    from tracker.services.users import TOKEN_PREFIX, hash_token
+
+    token = TOKEN_PREFIX + "legacy-token-with-a-long-name-0123456789"
+    with app.app_context():
+        db.session.add(ApiToken(name="x" * 80, token_hash=hash_token(token), role="operator"))
+        db.session.commit()
+    resp = Api(client, token).post("/api/orders", json={"customer": {"name": "R"}, "items": [
+        {"description": "Tee", "method": "dtg", "quantity": 1}]})
+    assert resp.status_code == 201
+    assert len(resp.get_json()["events"][0]["actor"]) == 80
+
+
 def test_two_tokens_are_different(runner):
     a = invoke(runner, "create-token", "a", "--role", "operator").output.strip().splitlines()[-1]
     b = invoke(runner, "create-token", "a", "--role", "operator").output.strip().splitlines()[-1]

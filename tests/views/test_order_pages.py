@@ -80,10 +80,13 @@ BAD_FORMS = [
     ("bad second row", {"items-1-description": "Cap", "items-1-method": "dtg", "items-1-quantity": "0"},
      "Item 2, quantity"),
     ("past due date", {"due_date": "2001-01-01"}, "in the past"),
-    ("impossible due date", {"due_date": "2030-02-30"}, "Check the highlighted fields"),
+    ("impossible due date", {"due_date": "2030-02-30"}, "Due date: Not a valid date value."),
     ("due date far ahead", {"due_date": "2999-01-01"}, "three years"),
-    ("no customer name", {"customer_name": ""}, "Check the highlighted fields"),
+    ("no customer name", {"customer_name": ""}, "Customer name: This field is required."),
     ("bad email", {"customer_email": "kevin-at-example"}, "not an email address"),
+    ("email too long", {"customer_email": "k" * 250 + "@example.com"}, "Email: Field cannot be longer than 254"),
+    ("phone too long", {"customer_phone": "5" * 41}, "Phone: Field cannot be longer than 40"),
+    ("notes too long", {"notes": "n" * 2001}, "Notes: Field cannot be longer than 2000"),
 ]
 
 
@@ -298,4 +301,33 @@ def test_moves_on_unknown_orders_and_jobs_are_404(client, counts):
     login(client, "manager")
     for url in ("/orders/A9999/advance", "/jobs/A9999Z/move", "/orders/A9999/cancel"):
         assert client.post(url, data={"reason": "x", "csrf_token": client.csrf_token}).status_code == 404
+    assert counts() == {"orders": 0, "jobs": 0, "events": 0}
+
+
+def test_more_rows_than_the_shop_takes_are_refused_not_silently_dropped(client, counts):
+    login(client)
+    rows = {}
+    for i in range(205):
+        rows.update({f"items-{i}-description": f"Tee {i}", f"items-{i}-method": "dtg", f"items-{i}-quantity": "1"})
+    resp = client.post("/orders/new", data=form(client, **rows))
+    assert resp.status_code == 400
+    assert "Too many items" in resp.get_data(as_text=True) and "at most 200" in resp.get_data(as_text=True)
+    assert counts() == {"orders": 0, "jobs": 0, "events": 0}
+
+
+def test_the_shops_full_item_limit_fits_through_the_form(app, client, counts):
+    login(client)
+    rows = {}
+    for i in range(200):
+        rows.update({f"items-{i}-description": f"Tee {i}", f"items-{i}-method": "dtg", f"items-{i}-quantity": "1"})
+    resp = client.post("/orders/new", data=form(client, **rows))
+    assert resp.status_code == 302
+    assert counts()["jobs"] == 200
+
+
+def test_oversized_form_is_413_and_creates_nothing(client, counts):
+    login(client)
+    resp = client.post("/orders/new", data=form(client, notes="n" * (1024 * 1024 + 10)))
+    assert resp.status_code == 413
+    assert "too large" in resp.get_data(as_text=True)
     assert counts() == {"orders": 0, "jobs": 0, "events": 0}

@@ -15,6 +15,9 @@ from ..models import ApiToken, User, utcnow
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,80}$")
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "itk_"
+# A token's moves are recorded with the actor "token:<name>", in an 80-character column.
+TOKEN_ACTOR_PREFIX = "token:"
+MAX_TOKEN_NAME = 80 - len(TOKEN_ACTOR_PREFIX)
 # Checked against when the username is unknown, so a login takes as long either way.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
@@ -65,8 +68,8 @@ def create_token(name: str, role: str) -> tuple[ApiToken, str]:
     """Returns the stored token row and the token itself, which is never stored and shown only now."""
     _check_role(role)
     name = (name or "").strip()
-    if not name or len(name) > 80:
-        raise UserError("a token needs a name of 1 to 80 characters")
+    if not name or len(name) > MAX_TOKEN_NAME:
+        raise UserError(f"a token needs a name of 1 to {MAX_TOKEN_NAME} characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=name, token_hash=hash_token(token), role=role)
     db.session.add(row)

@@ -2,6 +2,7 @@
 moves. Moves go through services/orders.py; a refused move comes back as a red flash."""
 from __future__ import annotations
 
+import itertools
 import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -17,7 +18,6 @@ from ..services import orders as order_service
 from ..settings import current_settings
 
 bp = Blueprint("orders", __name__)
-MAX_FORM_ROWS = 200
 
 
 @bp.get("/orders")
@@ -38,10 +38,14 @@ def index():
                            counts=stage_counts(), page_size=50)
 
 
-def _item_rows(form) -> list[dict]:
-    """Item rows from items-N-description / -method / -quantity; entirely blank rows are ignored."""
+def _item_rows(form, limit: int) -> list[dict]:
+    """Item rows from items-N-description / -method / -quantity; entirely blank rows are ignored. Reads
+    at most `limit` rows: pass one more than the shop takes, so the rules refuse a long order rather
+    than the form silently dropping its last items."""
     rows = []
-    for i in range(MAX_FORM_ROWS):
+    for i in itertools.count():
+        if len(rows) >= limit:
+            break
         desc = form.get(f"items-{i}-description")
         if desc is None:
             if f"items-{i}-method" not in form:
@@ -69,7 +73,7 @@ def new():
     rows = [{"description": "", "method": "dtg", "quantity": ""}] * 3
     error = None
     if request.method == "POST":
-        raw_rows = _item_rows(request.form)
+        raw_rows = _item_rows(request.form, current_settings().intake["max_items"] + 1)
         rows = raw_rows + [{"description": "", "method": "dtg", "quantity": ""}] * max(0, 2 - len(raw_rows))
         if form.validate_on_submit():
             data = {
@@ -95,7 +99,9 @@ def new():
                 db.session.rollback()
                 error = _form_message(exc, raw_rows)
         else:
-            error = "Check the highlighted fields."
+            # Name every field at fault: notes, email and phone have no message of their own on the form.
+            error = "Check these fields: " + " ".join(
+                f"{form[name].label.text}: {messages[0]}" for name, messages in form.errors.items() if name in form)
     return render_template("orders/new.html", form=form, rows=rows, methods=METHODS, error=error), \
         (400 if error else 200)
 
@@ -110,7 +116,9 @@ def _form_message(exc: InvalidInput, rows: list[dict]) -> str:
         message = exc.message.split("' ", 1)[-1] if "' " in exc.message else exc.message
         return f"Item {line}, {what}: {message}"
     if field == "items":
-        return "Add at least one item (a description, a method and a quantity)."
+        if not rows:
+            return "Add at least one item (a description, a method and a quantity)."
+        return "Too many items: " + exc.message.replace("'items' has", "the order has") + "."
     return exc.message.replace("'customer.", "'").replace("'due_date'", "Due date")
 
 

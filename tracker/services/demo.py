@@ -74,6 +74,7 @@ def seed_demo(now: dt.datetime | None = None, seed: int = 7) -> int:
         for _ in range(count):
             made += 1
             _demo_order(rng, now, lc, stage_keys, final, people, made)
+    _demo_batches(rng)
     db.session.add(Counter(name="demo", value=made))
     db.session.flush()
     return made
@@ -147,3 +148,19 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
             if final == "delivered":
                 s.delivered_at = order.stage_entered_at
     db.session.flush()
+
+
+def _demo_batches(rng) -> None:
+    """Two press runs in the first press's queue, from jobs now on press."""
+    from ..models import Job
+    from .batches import create_batch
+
+    presses = [s.key for s in current_settings().stations.values() if s.moves_to == "production"]
+    if not presses:
+        return
+    on_press = list(db.session.scalars(select(Job.code).where(Job.stage == "production").order_by(Job.id)))
+    rng.shuffle(on_press)
+    for i, name in enumerate(("Black tees, 22x24 gang sheet", "Team order run")):
+        codes = on_press[i * 3:(i + 1) * 3]
+        if codes:
+            create_batch(codes, station=presses[0], actor=Actor("maria", "manager"), name=name)

@@ -1,0 +1,161 @@
+"""`python -m bench [--quick]`: benchmarks against the real server (python app.py) over HTTP on loopback.
+
+Today it measures the board: a full render and the unchanged-board check, with the same active work
+(2,000 jobs) over growing history (delivered orders). The ratio between history sizes is the figure that
+matters: the board's cost must follow active work, not history.
+"""
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_database(instance: Path, database_url: str | None, active: int, history: int) -> dict:
+    env = {**os.environ, "TRACKER_INSTANCE_PATH": str(instance)}
+    if database_url:
+        env["TRACKER_DATABASE_URL"] = database_url
+    wipe = "    db.session.execute(db.text('DROP SCHEMA public CASCADE; CREATE SCHEMA public')); db.session.commit()\n"
+    code = (
+        "from tracker import create_app\n"
+        "from flask_migrate import upgrade\n"
+        "from bench.seed import seed\n"
+        "from tracker.extensions import db\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        + (wipe if database_url and database_url.startswith("postgres") else "")
+        + "    upgrade()\n"
+        f"    seed({active}, {history})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return env
+
+
+class Server:
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in self.proc.stdout:
+            if "is serving at" in line:
+                break
+        else:
+            raise SystemExit("the server did not start")
+        # Keep reading its log so a full pipe never stalls the server.
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=20)
+
+
+class Client:
+    def __init__(self, base: str):
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, path: str):
+        resp = self.opener.open(self.base + path, timeout=30)
+        return resp.status, resp.read()
+
+    def login(self, username: str, password: str):
+        _, body = self.get("/login")
+        token = re.search(rb'name="csrf-token" content="([^"]+)"', body).group(1).decode()
+        data = urllib.parse.urlencode({"username": username, "password": password, "csrf_token": token}).encode()
+        self.opener.open(self.base + "/login", data=data, timeout=30).read()
+
+
+def timed(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def board_case(active: int, history: int, database_url: str | None, n: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp) / "instance"
+        t = time.perf_counter()
+        env = prepare_database(instance, database_url, active, history)
+        seeded = time.perf_counter() - t
+        server = Server(env)
+        try:
+            c = Client(server.base)
+            c.login("bench", "bench-password")
+            c.get("/")  # warm up
+            _, body = c.get("/board/columns")
+            version = re.search(rb'id="board-version" name="v" value="(\d+)"', body).group(1).decode()
+            full = timed(lambda: c.get("/board/columns"), n)
+            page = timed(lambda: c.get("/"), max(3, n // 3))
+            status, _ = c.get(f"/board/columns?v={version}")
+            assert status == 204, status
+            check = timed(lambda: c.get(f"/board/columns?v={version}"), n * 3)
+        finally:
+            server.stop()
+    return {"active": active, "history": history, "seed_s": seeded,
+            "render_p50": statistics.median(full), "render_p95": pct(full, 95),
+            "page_p50": statistics.median(page),
+            "check_p50": statistics.median(check), "check_p95": pct(check, 95)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Inktrail benchmarks (real server, real HTTP on loopback).")
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    parser.add_argument("--database-url", help="PostgreSQL URL to run against instead of SQLite (it is wiped)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        cases, n = [(500, 0), (500, 10_000), (2_000, 10_000)], 15
+    else:
+        cases, n = [(500, 10_000), (2_000, 0), (2_000, 10_000), (2_000, 100_000), (10_000, 100_000)], 40
+    db_name = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"Board on {db_name}: full render of /board/columns and the unchanged check (204), over HTTP, ms")
+    rows = [board_case(a, h, args.database_url, n) for a, h in cases]
+    print(f"{'active jobs':>11} {'history':>9} {'render p50':>10} {'render p95':>10} {'page p50':>9} "
+          f"{'check p50':>9} {'check p95':>9}")
+    for r in rows:
+        print(f"{r['active']:>11,} {r['history']:>9,} {r['render_p50']:>10.1f} {r['render_p95']:>10.1f} "
+              f"{r['page_p50']:>9.1f} {r['check_p50']:>9.2f} {r['check_p95']:>9.2f}")
+    by = {(r["active"], r["history"]): r for r in rows}
+    small, big = min(h for a, h in by if a == 2000), max(h for a, h in by if a == 2000)
+    if small != big:
+        ratio = by[(2000, big)]["render_p50"] / by[(2000, small)]["render_p50"]
+        print(f"render at 2,000 active jobs: history {big:,} / history {small:,} = {ratio:.2f}x "
+              "(1.0 means history costs nothing)")
+    if (2000, 100_000) in by:
+        r = by[(2000, 100_000)]
+        print(f"aim: board under 150 ms at 2,000 active jobs with 100,000 history -> p95 {r['render_p95']:.1f} ms "
+              f"({'met' if r['render_p95'] < 150 else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

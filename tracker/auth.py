@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from .domain.lifecycle import role_at_least
 from .extensions import db, login_manager
-from .models import User, utcnow
+from .models import User
 from .services.orders import Actor
 
 
@@ -61,7 +61,7 @@ def page_actor() -> Actor:
 
 def load_api_token():
     """before_request for the API: sets g.actor from the bearer token or answers 401."""
-    from .services.users import TOKEN_ACTOR_PREFIX, token_for
+    from .services.users import TOKEN_ACTOR_PREFIX, record_token_use, token_for
 
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -70,7 +70,10 @@ def load_api_token():
     row = token_for(token.strip())
     if row is None:
         return jsonify(error="that API token is not valid (unknown or revoked)"), 401
-    row.last_used_at = utcnow()
+    if record_token_use(row):
+        # Its own short transaction: reads record use too (their session is never committed), and the
+        # request that follows holds no lock on the token's row.
+        db.session.commit()
     g.actor = Actor(f"{TOKEN_ACTOR_PREFIX}{row.name}"[:80], row.role)
     g.api_role = row.role
     return None

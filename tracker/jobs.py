@@ -40,6 +40,13 @@ def register(name: str, every_seconds: int, doc: str):
 register("heartbeat", 30, "records that the scheduler is alive (shown by /healthz)")(heartbeat)
 
 
+@register("print-queue", 5, "prints queued labels; an offline printer is retried with backoff")
+def print_queue():
+    from .services.printing import process_print_queue
+
+    return process_print_queue()
+
+
 def _state(name: str) -> SchedulerJob:
     row = db.session.get(SchedulerJob, name)
     if row is None:

@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import (DDL, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (DDL, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         TypeDecorator, UniqueConstraint, event)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -180,6 +180,43 @@ class Scan(db.Model):
 
     order: Mapped[Optional[Order]] = relationship()
     job: Mapped[Optional[Job]] = relationship()
+
+
+class PrintJob(db.Model):
+    """One label to print, stored before anything is sent. The print-queue job prints each printer's
+    queue in order, outside any web request; an offline printer keeps its jobs queued."""
+
+    __tablename__ = "print_jobs"
+    __table_args__ = (Index("ix_print_jobs_printer_status_id", "printer", "status", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    printer: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))  # job, packing, test, carrier
+    format: Mapped[str] = mapped_column(String(20))  # zpl, escpos, pdf, png
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, printing, done, failed
+    order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"), index=True)
+    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    requested_by: Mapped[Optional[str]] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    printed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    order: Mapped[Optional[Order]] = relationship()
+    job: Mapped[Optional[Job]] = relationship()
+
+
+class PrinterState(db.Model):
+    """What the print queue last saw of a printer, and when it may try again (backoff)."""
+
+    __tablename__ = "printer_states"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    online: Mapped[Optional[bool]] = mapped_column(Boolean)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    last_ok_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class StationState(db.Model):

@@ -16,7 +16,15 @@ from .domain.codes import PREFIX_RE
 from .domain.lifecycle import Lifecycle, build_lifecycle
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}\Z")
-PRINTER_DRIVERS = ("zpl", "escpos-network", "escpos-usb", "escpos-file", "file")
+PRINTER_DRIVERS = ("zpl", "escpos-network", "escpos-usb", "escpos-file", "file", "cups")
+PRINTER_KEYS = {
+    "zpl": {"host", "port", "timeout"},
+    "escpos-network": {"host", "port", "timeout", "width_mm"},
+    "escpos-usb": {"vendor_id", "product_id", "timeout", "width_mm"},
+    "escpos-file": {"device", "width_mm"},
+    "file": {"format", "width_mm", "path"},
+    "cups": {"queue", "timeout"},
+}
 PROVIDERS = ("easypost", "shippo", "aftership", "ups", "fedex", "usps")
 MARKETPLACES = ("shopify", "etsy", "amazon")
 
@@ -211,13 +219,36 @@ def _printers(raw: dict) -> dict[str, dict]:
     out = {}
     for name, p in t.items():
         where = f"printers.{name}"
+        if not KEY_RE.match(name):
+            _fail(where, "a printer's name is lower-case letters, digits, - or _")
         p = _table(p, where)
         driver = _str(p, "driver", where, "file")
         if driver not in PRINTER_DRIVERS:
             _fail(f"{where}.driver", f"{driver!r} is not one of {', '.join(PRINTER_DRIVERS)}")
+        _only(p, {"driver"} | PRINTER_KEYS[driver], where)
         if driver in ("zpl", "escpos-network"):
             _str(p, "host", where, required=True)
             _num(p, "port", where, 9100, minimum=1, maximum=65535, integer=True)
+        if "timeout" in p:
+            _num(p, "timeout", where, minimum=0.5, maximum=120)
+        if "width_mm" in p and p["width_mm"] not in (58, 80):
+            _fail(f"{where}.width_mm", f"must be 58 or 80 (the paper width), got {p['width_mm']!r}")
+        if driver == "escpos-usb":
+            for key in ("vendor_id", "product_id"):
+                value = p.get(key)
+                if isinstance(value, str) and re.fullmatch(r"0x[0-9a-fA-F]{1,4}", value):
+                    continue
+                if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF:
+                    continue
+                _fail(f"{where}.{key}", f"must be the USB id, like \"0x04b8\" (see lsusb), got {value!r}")
+        if driver == "escpos-file":
+            _str(p, "device", where, required=True)
+        if driver == "cups":
+            _str(p, "queue", where, required=True)
+        if driver == "file" and p.get("format", "zpl") not in ("zpl", "escpos"):
+            _fail(f"{where}.format", f"must be \"zpl\" or \"escpos\", got {p.get('format')!r}")
+        if "path" in p:
+            _str(p, "path", where)
         out[name] = {"driver": driver, **p}
     return out
 
@@ -244,12 +275,20 @@ def _notifications(raw: dict) -> dict[str, dict]:
     return {k: _table(v, f"notifications.{k}") for k, v in t.items()}
 
 
-def _intake(raw: dict) -> dict:
+def _intake(raw: dict, printers: dict) -> dict:
     t = _table(raw.get("intake"), "intake")
-    _only(t, {"max_quantity", "max_items"}, "intake")
+    _only(t, {"max_quantity", "max_items", "print_job_labels", "label_printer"}, "intake")
+    label_printer = _str(t, "label_printer", "intake")
+    if label_printer is not None and label_printer not in printers:
+        _fail("intake.label_printer", f"no printer named {label_printer!r} in [printers]")
+    print_labels = _bool(t, "print_job_labels", "intake", False)
+    if print_labels and label_printer is None and not printers:
+        _fail("intake.print_job_labels", "needs a printer: add [printers.NAME] or set intake.label_printer")
     return {
         "max_quantity": _num(t, "max_quantity", "intake", 100_000, minimum=1, integer=True),
         "max_items": _num(t, "max_items", "intake", 200, minimum=1, maximum=10_000, integer=True),
+        "print_job_labels": print_labels,
+        "label_printer": label_printer,
     }
 
 
@@ -376,7 +415,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         providers=_named_tables(raw, "providers", PROVIDERS),
         marketplaces=_named_tables(raw, "marketplaces", MARKETPLACES),
         notifications=_notifications(raw),
-        intake=_intake(raw),
+        intake=_intake(raw, printers),
         scanning=_scanning(raw),
         database_url=normalise_database_url(database_url),
         secret_key=_secret_key(instance_path),

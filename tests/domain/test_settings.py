@@ -49,7 +49,7 @@ def test_empty_file_gives_defaults(load, instance):
         ("Print shop", "http://127.0.0.1:5000", "UTC", "A", 1001)
     assert s.lifecycle.keys[0] == "received" and s.lifecycle.keys[-1] == "delivered"
     assert s.stations == {} and s.printers == {} and s.providers == {} and s.marketplaces == {}
-    assert s.intake == {"max_quantity": 100_000, "max_items": 200}
+    assert s.intake == {"max_quantity": 100_000, "max_items": 200, "print_job_labels": False, "label_printer": None}
     assert s.database_url == default_database_url(instance) == f"sqlite:///{instance / 'tracker.db'}"
 
 
@@ -97,7 +97,8 @@ def test_full_config(load):
 
         [printers.desk]
         driver = "escpos-file"
-        path = "/dev/usb/lp0"
+        device = "/dev/usb/lp0"
+        width_mm = 58
 
         [providers.easypost]
         base_url = "http://127.0.0.1:8001"
@@ -127,7 +128,8 @@ def test_full_config(load):
     assert s.printers["desk"]["driver"] == "escpos-file"
     assert s.providers["easypost"]["base_url"] == "http://127.0.0.1:8001"
     assert s.notifications["email"]["smtp_port"] == 2525
-    assert s.intake == {"max_quantity": 500, "max_items": 20}
+    assert s.intake == {"max_quantity": 500, "max_items": 20, "print_job_labels": False, "label_printer": None}
+    assert s.printers["desk"]["width_mm"] == 58
     assert s.database_url == "sqlite:////tmp/inktrail.db"
 
 

@@ -197,11 +197,22 @@ def test_revoked_token_is_401(app, client, counts):
     assert counts() == before
 
 
-def test_token_use_is_recorded(app, api):
-    api.post("/api/orders", json=order_body())
-    with app.app_context():
-        row = db.session.scalar(db.select(ApiToken))
-        assert row.last_used_at is not None
+def test_token_use_is_recorded_by_reads_too_and_only_every_few_minutes(app, api):
+    def last_used():
+        with app.app_context():
+            return db.session.scalar(db.select(ApiToken.last_used_at))
+
+    t0 = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)
+    assert last_used() is None
+    with time_machine.travel(t0, tick=False):
+        assert api.get("/api/orders/A1001").status_code == 404  # a read, and a refused one at that
+    assert last_used() == t0
+    with time_machine.travel(t0 + timedelta(minutes=2), tick=False):
+        api.get("/api/orders/A1001")
+    assert last_used() == t0
+    with time_machine.travel(t0 + timedelta(minutes=6), tick=False):
+        api.get("/api/orders/A1001")
+    assert last_used() == t0 + timedelta(minutes=6)
 
 
 # -- intake: the happy path and idempotency --------------------------------------------------------
@@ -285,6 +296,22 @@ def test_read_order_has_stage_jobs_shipments_and_events_oldest_first(app, api, m
     assert all(e["station"] is None for e in events)
 
 
+def test_read_order_lists_its_shipments(app, api):
+    from tracker.models import Order, Shipment
+
+    order = create_via_api(api)
+    with app.app_context():
+        o = db.session.scalar(db.select(Order))
+        o.shipments.append(Shipment(carrier="ups", tracking_number="1Z999AA10123456784", service="Ground",
+                                    status="in_transit", activated_at=datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)))
+        db.session.commit()
+    shipments = api.get(f"/api/orders/{order['order_id']}").get_json()["shipments"]
+    assert len(shipments) == 1
+    s = shipments[0]
+    assert (s["carrier"], s["tracking_number"], s["service"], s["status"], s["activated_at"], s["delivered_at"]) == (
+        "ups", "1Z999AA10123456784", "Ground", "in_transit", "2026-03-03T09:00:00+00:00", None)
+
+
 def test_read_unknown_order_is_404_json(api):
     body = assert_refused(api.get("/api/orders/A9999"), 404)
     assert "A9999" in body["error"]
@@ -301,6 +328,12 @@ def test_advance_with_no_body_moves_every_job_one_stage(api, counts):
     assert body["stage"] == "preproduction"
     assert {j["stage"] for j in body["jobs"]} == {"preproduction"}
     assert counts()["events"] == 1 + 2 + 1  # create, one per job, the order's own move
+
+
+def test_advance_with_no_body_at_all(api):
+    order = create_via_api(api)
+    resp = api.client.post(f"/api/orders/{order['order_id']}/advance", headers=api.headers)
+    assert resp.status_code == 200 and resp.get_json()["stage"] == "preproduction"
 
 
 def test_advance_with_to(api):

@@ -331,3 +331,35 @@ def test_oversized_form_is_413_and_creates_nothing(client, counts):
     assert resp.status_code == 413
     assert "too large" in resp.get_data(as_text=True)
     assert counts() == {"orders": 0, "jobs": 0, "events": 0}
+
+
+def test_order_in_a_stage_the_shop_no_longer_has_still_shows(app, client, order):
+    # A shop that added a "curing" stage and later took it out of config.toml.
+    with app.app_context():
+        o = db.session.scalar(select(Order))
+        o.stage = o.jobs[0].stage = o.jobs[1].stage = "curing"
+        db.session.commit()
+    login(client, "manager")
+    resp = client.get("/orders/A1001")
+    assert resp.status_code == 200 and "curing" in resp.get_data(as_text=True)
+    resp = client.post("/orders/A1001/advance", data={"csrf_token": client.csrf_token}, follow_redirects=True)
+    assert resp.status_code == 200 and any("curing" in m for m in flashes(resp.get_data(as_text=True)))
+
+
+@pytest.mark.parametrize("method,url", [("PUT", "/orders/new"), ("DELETE", "/orders/A1001"), ("PATCH", "/orders"),
+                                        ("GET", "/orders/A1001/advance"), ("GET", "/jobs/A1001A/move")])
+def test_wrong_http_method_on_a_page_is_405_not_500(client, order, counts, method, url):
+    login(client, "manager")
+    before = counts()
+    resp = client.open(url, method=method, data={"csrf_token": client.csrf_token})
+    assert resp.status_code == 405
+    assert "not allowed" in resp.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_json_sent_to_the_intake_form_is_refused(client, counts):
+    login(client)
+    resp = client.post("/orders/new", json={"customer_name": "Kevin Wu", "items-0-description": "Tee"},
+                       headers={"X-CSRFToken": client.csrf_token})
+    assert resp.status_code == 400
+    assert counts() == {"orders": 0, "jobs": 0, "events": 0}

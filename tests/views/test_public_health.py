@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.factories import MANAGER, make_order
 from tracker.extensions import db
-from tracker.models import Order, Shipment
+from tracker.models import Shipment
 from tracker.services import orders as order_service
 
 PRIVATE = ("Diaz", "Maria", "rosa@example.com", "208 555 0100", "Boise", "Pantone", "SO-777")

@@ -16,7 +16,7 @@ from .codes import parse_scan
 DUPLICATE_SECONDS = 5
 UNDO_SECONDS = 60
 PENDING_LABEL_SECONDS = 300
-UID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+UID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")  # \Z: $ would let a trailing newline in
 TRACKING_LINK_RE = re.compile(r"/t/([A-Za-z0-9_-]{20,64})/?(?:[?#].*)?$")
 
 
@@ -40,8 +40,8 @@ def read_code(text: str, *, badge_prefix: str, batch_prefix: str) -> ScannedCode
     parsed = parse_scan(raw)
     if parsed.kind in ("job", "order"):
         return ScannedCode(parsed.kind, parsed.code, parsed.order_code)
-    if looks_like_tracking(compact):
-        return ScannedCode("label", label_tracking_number(compact))
+    if looks_like_tracking(raw):  # raw, not compact: a GS1 separator inside says where the number starts
+        return ScannedCode("label", label_tracking_number(raw))
     return ScannedCode("unknown", compact[:60])
 
 

@@ -89,6 +89,11 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
             if existing is not None:
                 return existing, False
         raise
+    if settings.intake.get("print_job_labels"):
+        # The shop prints job labels at intake: queue them now, the print queue prints after the commit.
+        from .printing import queue_labels
+
+        queue_labels(order, kind="job", printer=settings.intake.get("label_printer"), actor=actor, source=source)
     return order, True
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import scanning as rules
-from ..domain.carriers import CARRIER_NAMES, detect_carrier
+from ..domain.carriers import CARRIER_NAMES, detect_carrier, label_tracking_number, looks_like_tracking
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused
 from ..extensions import db
 from ..models import Batch, Event, Job, Order, Scan, Shipment, StationState, User, utcnow
@@ -67,6 +67,18 @@ def _scanning_settings() -> dict:
     return current_settings().scanning
 
 
+def _storable(text: str) -> bool:
+    """Text a database column can hold: no NUL (PostgreSQL refuses it) and no lone surrogates (which a
+    JSON body can carry as \\ud800 but no database can encode)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = None, operator: str | None = None,
                 action: str = "move", reason: str | None = None, source: str = "scan",
                 scanned_at: dt.datetime | None = None) -> tuple[Scan, bool]:
@@ -77,8 +89,15 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
         raise ScanInputError("the scan has no code", "code")
     if len(code) > 200:
         raise ScanInputError("the scanned code is too long (200 characters at most)", "code")
+    if not _storable(code):
+        raise ScanInputError("the scanned code has characters no label carries (a NUL or a broken character)",
+                             "code")
     if action not in ("move", "qc_fail"):
         raise ScanInputError(f"unknown action {action!r} (move or qc_fail)", "action")
+    if operator is not None and (not isinstance(operator, str) or len(operator) > 80 or not _storable(operator)):
+        raise ScanInputError("operator must be a name of at most 80 characters", "operator")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 200 or not _storable(reason)):
+        raise ScanInputError("reason must be one of the shop's QC fail reasons (200 characters at most)", "reason")
     if uid is not None and not rules.valid_uid(uid):
         raise ScanInputError("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
     if uid:
@@ -89,7 +108,7 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
     read = rules.read_code(code, badge_prefix=cfg["badge_prefix"], batch_prefix=cfg["batch_prefix"])
     now = utcnow()
     scan = Scan(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
-                action=action, operator=(operator or actor.name), source=source, received_at=now,
+                action=action, operator=(operator or actor.name or "")[:80] or None, source=source, received_at=now,
                 scanned_at=scanned_at, ok=False, outcome="refused", message="")
     try:
         with db.session.begin_nested():
@@ -101,14 +120,18 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
         if existing is not None:
             return existing, True
         raise
-    if _is_double_scan(scan, read, now):
+    if _is_double_scan(scan, read, now, cfg):
         return scan, False
     try:
         with db.session.begin_nested():
             _apply(scan, station, read, actor=Actor(scan.operator, actor.role), action=action, reason=reason)
     except (MoveRefused, _Refused) as exc:
+        # The savepoint's rollback expired what _apply set on the scan: the refusal still names the order
+        # and job it was about, so the operator sees which one was refused.
+        aimed = getattr(scan, "_aimed", (None, None))
         scan.ok, scan.outcome, scan.message = False, "refused", _sentence(str(exc))
         scan.from_stage = scan.to_stage = None
+        scan.order_id, scan.job_id = aimed
     db.session.flush()
     return scan, False
 
@@ -118,16 +141,20 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] if text else "Refused"
 
 
-def _is_double_scan(scan: Scan, read, now: dt.datetime) -> bool:
+def _is_double_scan(scan: Scan, read, now: dt.datetime, cfg: dict) -> bool:
     previous = db.session.scalar(
         select(Scan).where(Scan.station == scan.station, Scan.id < scan.id).order_by(Scan.id.desc()).limit(1))
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
-    prev_read_code = previous.code.strip().upper()
-    if not rules.is_duplicate(prev_read_code, previous.received_at, scan.code.strip().upper(), now,
-                              _scanning_settings()["duplicate_seconds"]):
+    # The same action (a QC fail right after a pass is a second decision, not a double trigger), on a
+    # scan that still stands (after an undo, scanning again is meant), of the same thing however it was
+    # written (A1001B, a1001b, its QR code's URL).
+    if previous.action != scan.action or previous.undone_at is not None:
         return False
     if previous.outcome not in ("moved", "duplicate"):
+        return False
+    prev_read = rules.read_code(previous.code, badge_prefix=cfg["badge_prefix"], batch_prefix=cfg["batch_prefix"])
+    if not rules.is_duplicate(prev_read.value, previous.received_at, read.value, now, cfg["duplicate_seconds"]):
         return False
     scan.ok, scan.outcome = True, "duplicate"
     scan.order_id, scan.job_id = previous.order_id, previous.job_id
@@ -161,8 +188,13 @@ def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, rea
     if read.kind == "batch":
         _move_batch(scan, station, read.value, actor)
         return
+    if read.kind in ("job", "order") and looks_like_tracking(read.value) and not _exists(read):
+        # An international label (EC123456789US) has the shape of a job code: no such job, so a label.
+        scan.kind = "label"
+        _ship_out_label(scan, station, label_tracking_number(read.value), actor)
+        return
     order, job = _lookup(read)
-    scan.order_id, scan.job_id = order.id, job.id if job else None
+    _aim(scan, order, job)
     if order.stage == CANCELLED:
         raise _Refused(f"{order.code} is cancelled")
 
@@ -195,6 +227,12 @@ def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, rea
     _moved(scan, order, None, target, f"{order.code}: {n} job{'s' if n != 1 else ''} → {lc.label(target)}")
 
 
+def _aim(scan: Scan, order: Order, job: Job | None = None) -> None:
+    """What the scan is about; kept outside the row's state too, so a refusal can still say it."""
+    scan.order_id, scan.job_id = order.id, job.id if job else None
+    scan._aimed = (order.id, job.id if job else None)
+
+
 def _jobs_note(order: Order) -> str:
     n = len([j for j in order.jobs if j.stage != CANCELLED])
     return f" ({n} job{'s' if n != 1 else ''})" if n > 1 else ""
@@ -216,20 +254,44 @@ def _moved(scan: Scan, order: Order, job: Job | None, target: str, message: str)
     scan.order_id, scan.job_id = order.id, job.id if job else None
 
 
+def _exists(read) -> bool:
+    model = Job if read.kind == "job" else Order
+    return db.session.scalar(select(model.id).where(model.code == read.value)) is not None
+
+
+def _lock(*orders: Order) -> None:
+    """Locks the orders' rows and their jobs' (SELECT ... FOR UPDATE on PostgreSQL) and reloads them, so two
+    scans of one order at once take turns and the second sees what the first did: without it both could
+    move the same job (two events for one move), or two jobs moved at two stations could leave the order's
+    stage behind. Orders are locked in id order, then their jobs, so two batches never deadlock. (SQLite
+    serialises writers already: the scan's INSERT took the database's write lock.)"""
+    ids = sorted({o.id for o in orders})
+    if not ids:
+        return
+    fresh = {"populate_existing": True}
+    db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id).with_for_update()
+                       .execution_options(**fresh)).all()
+    db.session.scalars(select(Job).where(Job.order_id.in_(ids)).order_by(Job.id).with_for_update()
+                       .execution_options(**fresh)).all()
+
+
 def _lookup(read) -> tuple[Order, Job | None]:
     if read.kind == "token":
         order = db.session.scalar(select(Order).where(Order.public_token == read.value))
         if order is None:
             raise _Refused("unknown code (a tracking link no order has)")
+        _lock(order)
         return order, None
     if read.kind == "job":
         job = db.session.scalar(select(Job).where(Job.code == read.value))
         if job is None:
             raise _Refused(f"unknown code {read.value}: no such job")
+        _lock(job.order)
         return job.order, job
     order = db.session.scalar(select(Order).where(Order.code == read.value))
     if order is None:
         raise _Refused(f"unknown code {read.value}: no such order")
+    _lock(order)
     return order, None
 
 
@@ -241,6 +303,7 @@ def _move_batch(scan: Scan, station: Station, code: str, actor: Actor) -> None:
     target = station.moves_to
     if lc.get(target).scope == "order":
         raise _Refused(f"a batch is scanned at a production station, not at {lc.label(target)}")
+    _lock(*(j.order for j in batch.jobs))
     jobs = [j for j in batch.jobs if j.stage != CANCELLED]
     to_move = [j for j in jobs if j.stage in lc and lc.index(j.stage) < lc.index(target)
                and lc.get(j.order.stage).scope == "job"]
@@ -262,7 +325,7 @@ def _qc_fail(scan: Scan, station: Station, read, actor: Actor, reason: str | Non
     if read.kind != "job":
         raise _Refused("a QC fail is scanned per job (scan the job's label)")
     order, job = _lookup(read)
-    scan.order_id, scan.job_id = order.id, job.id
+    _aim(scan, order, job)
     lc = current_settings().lifecycle
     back_to = "production"
     if job.stage not in lc or lc.get(job.stage).scope != "job" or lc.index(job.stage) < lc.index(back_to):
@@ -287,7 +350,7 @@ def _ship_out_order(scan: Scan, station: Station, order: Order) -> None:
     if order.stage == LAST_PEOPLE_STAGE or (order.stage in lc and lc.index(order.stage) > lc.index(LAST_PEOPLE_STAGE)):
         raise _Refused(f"{order.code} has already passed the ship-out check ({lc.label(order.stage)})")
     if order.stage != PACK_STAGE:
-        raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it before the ship-out check")
+        raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it first, then the ship-out check")
     state = db.session.get(StationState, station.key) or StationState(station=station.key)
     state.pending_order_id, state.pending_since = order.id, utcnow()
     db.session.add(state)
@@ -305,7 +368,8 @@ def _ship_out_label(scan: Scan, station: Station, number: str, actor: Actor) -> 
             now - state.pending_since > dt.timedelta(seconds=rules.PENDING_LABEL_SECONDS):
         raise _Refused("scan the order first, then its carrier label")
     order = db.session.get(Order, state.pending_order_id)
-    scan.order_id = order.id
+    _lock(order)
+    _aim(scan, order)
     carrier = detect_carrier(number)
     taken = db.session.scalar(select(Shipment).where(Shipment.tracking_number == number))
     if taken is not None and taken.order_id != order.id:
@@ -315,7 +379,7 @@ def _ship_out_label(scan: Scan, station: Station, number: str, actor: Actor) -> 
         expected = ", ".join(s.tracking_number for s in mine)
         raise _Refused(f"mismatch: {order.code}'s label is {expected}, not {number}")
     if order.stage != PACK_STAGE:
-        raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it before the ship-out check")
+        raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it first, then the ship-out check")
     if taken is None:
         from .shipments import add_shipment
 
@@ -339,11 +403,15 @@ def pending_label_order(station_key: str) -> Order | None:
 
 # -- undo -------------------------------------------------------------------------------------------
 
-def undo_scan(uid: str, *, actor: Actor) -> Scan:
-    """Reverses what one scan moved, within the undo window, if nothing has moved those jobs since."""
-    scan = db.session.scalar(select(Scan).where(Scan.uid == uid))
-    if scan is None:
-        raise ScanInputError(f"no scan {uid!r}", "scan_id", 404)
+def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
+    """Reverses what one scan moved, within the undo window, if nothing has moved those jobs since.
+    With `station`, only a scan made at that station (the page undoes its own scans)."""
+    # Locked and re-read: two undos of one scan at once take turns, and the second finds it undone.
+    scan = db.session.scalar(select(Scan).where(Scan.uid == uid).with_for_update()
+                             .execution_options(populate_existing=True))
+    if scan is None or (station is not None and scan.station != station):
+        where = f" at {station}" if station is not None else ""
+        raise ScanInputError(f"no scan {uid!r}{where}", "scan_id", 404)
     now = utcnow()
     why = rules.undo_refusal(scan_ok=scan.ok, outcome=scan.outcome, received_at=scan.received_at,
                              undone=scan.undone_at is not None, now=now,
@@ -352,17 +420,27 @@ def undo_scan(uid: str, *, actor: Actor) -> Scan:
         why = "a ship-out check cannot be undone by scan; move the order back from its page"
     if why:
         raise MoveRefused(why)
+    lc = current_settings().lifecycle
     events = list(db.session.scalars(select(Event).where(Event.scan_id == scan.id).order_by(Event.id)))
     note = f"Undo of scan at {scan.station}"
     order = db.session.get(Order, scan.order_id) if scan.order_id else None
-    order_level = [e for e in events if e.job_id is None and e.to_stage == scan.to_stage
-                   and order is not None and order.stage == scan.to_stage
-                   and current_settings().lifecycle.get(scan.to_stage).scope == "order"]
-    if order_level:
-        order_service.move_order(order, order_level[0].from_stage, actor=actor, source="scan", station=scan.station,
+    _lock(*([order] if order is not None else []),
+          *(db.session.get(Job, e.job_id).order for e in events if e.job_id is not None))
+    if scan.to_stage in lc and lc.get(scan.to_stage).scope == "order":
+        # Packing (or beyond) moved the order as one: one order event to reverse.
+        ev = next((e for e in events if e.job_id is None and e.to_stage == scan.to_stage
+                   and e.from_stage != e.to_stage), None)
+        if ev is None or order is None:
+            raise MoveRefused("that scan moved nothing that can be put back; use the order page")
+        if order.stage != scan.to_stage:
+            raise MoveRefused(f"{order.code} has moved since that scan (it is in {lc.label(order.stage)}); "
+                              f"move it from the order page")
+        order_service.move_order(order, ev.from_stage, actor=actor, source="scan", station=scan.station,
                                  note=note, kind="undo")
     else:
         job_events = [e for e in events if e.job_id is not None and e.from_stage != e.to_stage]
+        if not job_events and scan.action != "qc_fail":
+            raise MoveRefused("that scan moved nothing that can be put back; use the order page")
         for ev in job_events:
             job = db.session.get(Job, ev.job_id)
             if job.stage != ev.to_stage:
@@ -371,6 +449,14 @@ def undo_scan(uid: str, *, actor: Actor) -> Scan:
             job = db.session.get(Job, ev.job_id)
             order_service.move_job(job, ev.from_stage, actor=actor, source="scan", station=scan.station,
                                    note=note, kind="undo")
+        if scan.action == "qc_fail" and scan.job_id and not job_events:
+            # A QC fail on press changed no stage; the undo of its reprint still goes on the record.
+            job = db.session.get(Job, scan.job_id)
+            if job.stage != scan.to_stage:
+                raise MoveRefused(f"{job.code} has moved since that scan; move it from the order page")
+            order_service._record(job.order, job, kind="undo", from_stage=job.stage, to_stage=job.stage,
+                                  actor=actor, source="scan", at=now, station=scan.station,
+                                  note=f"{note}: QC fail withdrawn")
     if scan.action == "qc_fail" and scan.job_id:
         job = db.session.get(Job, scan.job_id)
         job.reprints = max(0, (job.reprints or 0) - 1)

@@ -1,6 +1,7 @@
 """People and API tokens."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -18,6 +19,7 @@ TOKEN_PREFIX = "itk_"
 # A token's moves are recorded with the actor "token:<name>", in an 80-character column.
 TOKEN_ACTOR_PREFIX = "token:"
 MAX_TOKEN_NAME = 80 - len(TOKEN_ACTOR_PREFIX)
+TOKEN_USE_RESOLUTION = dt.timedelta(minutes=5)
 # Checked against when the username is unknown, so a login takes as long either way.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
@@ -85,3 +87,14 @@ def token_for(token: str) -> ApiToken | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+def record_token_use(row: ApiToken, now: dt.datetime | None = None) -> bool:
+    """Notes when a token was last used, to within a few minutes; True when it wrote. Writing on every
+    request would turn every API read into a write holding a lock on the token's row."""
+    now = now or utcnow()
+    if row.last_used_at is not None and now - row.last_used_at < TOKEN_USE_RESOLUTION:
+        return False
+    row.last_used_at = now
+    db.session.flush()
+    return True

@@ -44,8 +44,11 @@ def _refused(exc: MoveRefused):
     return _api_error(ApiError(409, str(exc)))
 
 
-def json_body(allowed: set[str] | None = None) -> dict:
-    """The request's JSON object, or an ApiError that says what is wrong with it."""
+def json_body(allowed: set[str] | None = None, *, empty_ok: bool = False) -> dict:
+    """The request's JSON object, or an ApiError that says what is wrong with it. empty_ok: a POST with
+    no body at all (`curl -X POST`) means {} for a call whose fields are all optional."""
+    if empty_ok and not request.is_json and not request.content_length and not request.get_data(cache=True):
+        return {}
     if not request.is_json:
         raise ApiError(415, "send the body as JSON with Content-Type: application/json")
     try:
@@ -105,7 +108,7 @@ def show_order(order_id):
 @bp.post("/orders/<order_id>/advance")
 @api_role_required("operator")
 def advance_order(order_id):
-    data = json_body({"to", "note", "job_id"})
+    data = json_body({"to", "note", "job_id"}, empty_ok=True)
     order = _order_or_404(order_id)
     to = data.get("to")
     if to is not None and (not isinstance(to, str) or to not in current_settings().lifecycle):
@@ -145,29 +148,57 @@ def cancel_order(order_id):
 @bp.post("/scans")
 @api_role_required("operator")
 def create_scan():
-    """Exactly what a scan page does: {"station", "code", "operator"?, "scan_id"?, "action"?, "reason"?}."""
-    from ..services.scanning import ScanInputError, record_scan, scan_json
-    from .scan import scan_status
+    """Exactly what a scan page does: {"station", "code", "operator"?, "scan_id"?, "action"?, "reason"?,
+    "scanned_at"?}. Every answer, refusals included, is {"ok": ..., ...} with "error" when not ok."""
+    from ..services.scanning import ScanInputError, record_scan
+    from .scan import parse_scanned_at, scan_answer
 
-    data = json_body({"station", "code", "operator", "scan_id", "action", "reason", "scanned_at"})
-    for key in ("station", "code"):
-        if not isinstance(data.get(key), str) or not data[key].strip():
-            raise ApiError(400, f"'{key}' is required and must be text", key)
-    for key in ("operator", "scan_id", "action", "reason"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise ApiError(400, f"'{key}' must be text", key)
     try:
+        try:
+            data = json_body({"station", "code", "operator", "scan_id", "action", "reason", "scanned_at"})
+        except ApiError as exc:
+            if exc.status == 415:  # like the scan page: anything but a JSON object is a bad request
+                raise ApiError(400, "send the scan as a JSON object with Content-Type: application/json") from None
+            raise
+        for key in ("station", "code"):
+            if not isinstance(data.get(key), str) or not data[key].strip():
+                raise ApiError(400, f"'{key}' is required and must be text", key)
+        for key in ("operator", "scan_id", "action", "reason", "scanned_at"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise ApiError(400, f"'{key}' must be text", key)
         scan, replayed = record_scan(data["station"], data["code"], actor=g.actor, uid=data.get("scan_id"),
-                                     operator=data.get("operator"), action=data.get("action") or "move",
-                                     reason=data.get("reason"), source="api")
-    except ScanInputError as exc:
+                                     operator=data.get("operator") or None, action=data.get("action") or "move",
+                                     reason=data.get("reason"), source="api",
+                                     scanned_at=parse_scanned_at(data.get("scanned_at")))
+    except (ApiError, ScanInputError) as exc:
         db.session.rollback()
         body = {"ok": False, "error": exc.message}
         if exc.field:
             body["field"] = exc.field
         return jsonify(body), exc.status
     db.session.commit()
-    answer = scan_json(scan, replayed=replayed)
-    if not answer["ok"]:
-        answer["error"] = answer["message"]
-    return jsonify(answer), scan_status(answer)
+    answer, status = scan_answer(scan, replayed)
+    return jsonify(answer), status
+
+
+@bp.post("/orders/<order_id>/labels")
+@api_role_required("operator")
+def print_labels(order_id):
+    """Queues job labels (kind "job", the default) or the packing slip; the print queue prints them."""
+    from ..services.printing import print_job_json, queue_labels
+
+    data = json_body({"printer", "kind"})
+    for key in ("printer", "kind"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ApiError(400, f"'{key}' must be text", key)
+    kind = data.get("kind") or "job"
+    if kind not in ("job", "packing"):
+        raise ApiError(400, f"'kind' must be job or packing, not {kind!r}", "kind")
+    printer = data.get("printer")
+    if printer is not None and printer not in current_settings().printers:
+        raise ApiError(400, f"there is no printer {printer!r} (printers: {', '.join(current_settings().printers) or 'none'})",
+                       "printer")
+    order = _order_or_404(order_id)
+    made = queue_labels(order, kind=kind, printer=printer, actor=g.actor, source="api")
+    db.session.commit()
+    return jsonify({"print_jobs": [print_job_json(j) for j in made]}), 202

@@ -131,7 +131,8 @@ def show(code):
     lc = current_settings().lifecycle
     return render_template("orders/show.html", order=order, events=order_events(order),
                            tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),
-                           people_stages=lc.people_stages(), job_stages=lc.job_stages())
+                           people_stages=lc.people_stages(), job_stages=lc.job_stages(),
+                           shop_printers=list(current_settings().printers))
 
 
 @bp.get("/jobs/<code>")

@@ -16,10 +16,21 @@ from ..settings import current_settings
 bp = Blueprint("scan", __name__)
 
 
-def scan_status(scan_answer: dict) -> int:
-    if scan_answer["ok"]:
+def scan_status(answer: dict) -> int:
+    """200 for a scan that was taken (moved, duplicate, info); 422 for a code nothing has; else 409."""
+    if answer["ok"]:
         return 200
-    return 422 if scan_answer["kind"] == "unknown" else 409
+    if answer["kind"] == "unknown" or (answer.get("message") or "").startswith("Unknown code"):
+        return 422
+    return 409
+
+
+def scan_answer(scan, replayed: bool) -> tuple[dict, int]:
+    """The answer and status the page and POST /api/scans both give: a refusal also carries "error"."""
+    answer = scan_json(scan, replayed=replayed)
+    if not answer["ok"]:
+        answer["error"] = answer["message"]
+    return answer, scan_status(answer)
 
 
 def parse_scanned_at(value) -> dt.datetime | None:
@@ -69,18 +80,20 @@ def submit(station):
     operator = data.get("operator")
     if operator is not None and (not isinstance(operator, str) or len(operator) > 80):
         return _json_error("operator must be a name", 400, "operator")
+    uid = data.get("scan_id")
+    if uid is not None and not isinstance(uid, str):
+        return _json_error("scan_id must be text", 400, "scan_id")
     try:
         scan, replayed = record_scan(station, code if isinstance(code, str) else "", actor=page_actor(),
-                                     uid=data.get("scan_id") if isinstance(data.get("scan_id"), str) else None,
-                                     operator=operator or None, action=data.get("action") or "move",
+                                     uid=uid, operator=operator or None, action=data.get("action") or "move",
                                      reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
                                      source="scan", scanned_at=parse_scanned_at(data.get("scanned_at")))
     except ScanInputError as exc:
         db.session.rollback()
         return _json_error(exc.message, exc.status, exc.field)
     db.session.commit()
-    answer = scan_json(scan, replayed=replayed)
-    return jsonify(answer), scan_status(answer)
+    answer, status = scan_answer(scan, replayed)
+    return jsonify(answer), status
 
 
 @bp.post("/scan/<station>/undo")
@@ -91,7 +104,7 @@ def undo(station):
     if not isinstance(uid, str) or not uid:
         return _json_error("say which scan to undo (scan_id)", 400, "scan_id")
     try:
-        scan = undo_scan(uid, actor=page_actor())
+        scan = undo_scan(uid, actor=page_actor(), station=station)
     except ScanInputError as exc:
         db.session.rollback()
         return _json_error(exc.message, exc.status, exc.field)

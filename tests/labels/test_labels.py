@@ -20,6 +20,7 @@ from tracker.labels.layouts import (QR, Box, Code128, ReceiptBarcode, ReceiptQR,
                                     code128_modules, code128_segments, layout_4x6, layout_receipt,
                                     receipt_text, text_width)
 from tracker.labels.png import fixed_image
+from tracker.labels.zpl import QR_SINK
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -157,7 +158,7 @@ def test_zpl_job_label():
     assert zpl.startswith("^XA") and zpl.endswith("^XZ")
     assert "^CI28" in zpl and "^PW812" in zpl and "^LL1218" in zpl
     assert re.search(r"\^BY4\^BCN,150,N,N,N\^FD>:A1042B\^FS", zpl)
-    assert f"^BQN,2,8^FDMM,B{len(STAFF_URL):04d}{STAFF_URL}^FS" in zpl
+    assert re.search(rf"\^BY2,3,10\^FO\d+,\d+\^BQN,2,8\^FDMM,B{len(STAFF_URL):04d}{re.escape(STAFF_URL)}\^FS", zpl)
     assert "^FR^FH_^FDRUSH^FS" in zpl and "^FDB-17^FS" in zpl and "^FDFri 14 Mar^FS" in zpl
 
 
@@ -182,7 +183,8 @@ def test_zpl_and_png_share_positions():
     layout = layout_4x6(make_job())
     zpl = render_zpl(make_job()).decode("utf-8")
     for item in layout.items:
-        assert f"^FO{item.x},{item.y}^" in zpl
+        y = item.y - QR_SINK if isinstance(item, QR) else item.y      # see zpl.QR_SINK
+        assert f"^FO{item.x},{y}^" in zpl
     image = fixed_image(layout)
     bars = next(item for item in layout.items if isinstance(item, Code128))
     assert image.getpixel((bars.x, bars.y + 1)) == 0 and image.getpixel((bars.x - 1, bars.y + 1)) == 255
@@ -311,8 +313,9 @@ def test_few_items_get_two_lines():
                                       "Screen print", 12)])
     layout = layout_4x6(label)
     assert_inside(layout)
-    rows = [item for item in layout.items if isinstance(item, Text) and item.height == 36 and item.x == 148]
-    assert len(rows) == 2
+    desc_x = next(item.x for item in layout.items if isinstance(item, Text) and item.text == "ITEM")
+    rows = [item.text for item in layout.items if isinstance(item, Text) and item.x == desc_x and item.height == 36]
+    assert len(rows) == 2 and rows[1].endswith("...")
 
 
 def test_empty_and_missing_values():
@@ -321,6 +324,8 @@ def test_empty_and_missing_values():
     assert_inside(layout_4x6(label))
     zpl = render_zpl(label).decode("utf-8")
     assert "RUSH" not in zpl and "BATCH" not in zpl and "^FD-^FS" in zpl
+    for fmt, width in FORMATS:
+        save(f"job-plain-{fmt if width is None else width}.png", render_png(label, fmt, width))
     slip = make_slip(items=[])
     assert_inside(layout_4x6(slip))
     render_escpos(slip, 384)

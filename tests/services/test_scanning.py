@@ -344,39 +344,73 @@ def test_an_undo_sees_a_move_another_request_just_made(app, ctx):
         undo_scan(s.uid, actor=OPERATOR)
 
 
-def test_two_tablets_scanning_the_same_job_at_the_same_moment_move_it_once(app, ctx):
-    """Two real concurrent requests (threads, each with its own session and connection)."""
+def race(app, *calls):
+    """Runs each call in its own thread with its own app context (own session and connection), all
+    released at once; returns their results in order."""
     import threading
 
-    two_job_order()
-    barrier = threading.Barrier(2)
-    outcomes, errors = [], []
+    barrier = threading.Barrier(len(calls))
+    results, errors = [None] * len(calls), []
 
-    def tablet(uid):
+    def run(i, call):
         try:
             with app.app_context():
                 barrier.wait(timeout=10)
-                s, _ = record_scan("art-desk", "A1001A", actor=OPERATOR, uid=uid)
-                outcome = s.outcome
+                results[i] = call()
                 db.session.commit()
-                outcomes.append(outcome)
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
-            import traceback; traceback.print_exc()
             errors.append(exc)
 
-    threads = [threading.Thread(target=tablet, args=(f"tablet-{n}-race",)) for n in (1, 2)]
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
     assert not errors, errors
+    return results
+
+
+def test_two_tablets_scanning_the_same_job_at_the_same_moment_move_it_once(app, ctx):
+    two_job_order()
+
+    def tablet(uid):
+        return lambda: record_scan("art-desk", "A1001A", actor=OPERATOR, uid=uid)[0].outcome
+
+    outcomes = race(app, tablet("tablet-1-race"), tablet("tablet-2-race"))
     # PostgreSQL: the second waits for the first's lock, then is refused ("already in"); SQLite: the
     # second waits for the write lock, then sees the first as a double trigger. Either way: one move.
     assert sorted(outcomes) in (["duplicate", "moved"], ["moved", "refused"])
     db.session.expire_all()
     assert count(Event, Event.job_id == job("A1001A").id, Event.kind == "advance") == 1
     assert count(Scan) == 2
+
+
+def test_one_scan_sent_twice_at_the_same_moment_is_stored_once(app, ctx):
+    two_job_order()
+
+    def send():
+        s, replayed = record_scan("art-desk", "A1001A", actor=OPERATOR, uid="tablet-resend-1")
+        return s.outcome, replayed
+
+    results = race(app, send, send)
+    assert sorted(results) == [("moved", False), ("moved", True)]
+    db.session.expire_all()
+    assert count(Scan) == 1
+    assert count(Event, Event.job_id == job("A1001A").id) == 1
+
+
+def test_the_two_jobs_of_one_order_scanned_at_the_same_moment_move_the_order(app, ctx):
+    o = two_job_order()
+    bring(o, "preproduction")
+    results = race(app, lambda: record_scan("press-1", "A1001A", actor=OPERATOR)[0].outcome,
+                   lambda: record_scan("press-1", "https://shop.test/jobs/A1001B", actor=OPERATOR)[0].outcome)
+    assert results == ["moved", "moved"]
+    db.session.expire_all()
+    o = order("A1001")
+    assert {j.stage for j in o.jobs} == {"production"}
+    assert o.stage == "production"  # neither scan may miss that the other job moved too
+    assert count(Event, Event.order_id == o.id, Event.job_id.is_(None), Event.to_stage == "production") == 1
 
 
 # -- operator badges ------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
-from .content import JobLabel, PackingSlip, SlipItem
+from .content import JobLabel, PackingSlip
 
 DPI = 203
 LABEL_4X6 = (812, 1218)          # 4 x 6 inch at 203 dpi, in dots
@@ -257,7 +257,7 @@ def safe_url(url: str) -> str:
 def clean(text) -> str:
     """Free text as it may appear on a label: one line, no control or format characters (no escape
     sequences for a receipt printer, no bidi overrides), at most one combining mark per letter."""
-    value = unicodedata.normalize("NFC", str(text if text is not None else ""))[:MAX_TEXT * 2]
+    value = unicodedata.normalize("NFC", str(text if text is not None else "")[:MAX_TEXT * 4])
     out: list[str] = []
     marks = 0
     for ch in value:
@@ -326,6 +326,22 @@ def sans_has(ch: str) -> bool:
     return ch == " " or _glyph_pixels(sans_font(32), ch) != _missing_glyph("sans")
 
 
+@lru_cache(maxsize=8192)
+def mono_has(ch: str) -> bool:
+    return ch == " " or _glyph_pixels(mono_font(32), ch) != _missing_glyph("mono")
+
+
+def fallback_font(height: int):
+    """DejaVu Sans Mono a size smaller: its letters are larger than Aileron's at the same size."""
+    return mono_font(max(1, round(height * 0.88)))
+
+
+def label_text(text) -> str:
+    """Free text for the 4x6 label: cleaned, and '?' for a character neither preview font has (CJK,
+    for one). The printer's font 0 has no CJK either: '?' on both is honest, an empty box is not."""
+    return "".join(ch if sans_has(ch) or mono_has(ch) else "?" for ch in clean(text))
+
+
 def font_runs(text: str) -> list[tuple[str, bool]]:
     """Split text into runs: (run, True) for the sans font, (run, False) for the fallback font."""
     runs: list[tuple[str, bool]] = []
@@ -348,7 +364,7 @@ def text_width(text: str, height: int) -> float:
     """Width of a 4x6 text line in the preview font, bold stroke included."""
     total = 0.0
     for run, has in font_runs(text):
-        total += (sans_font(height) if has else mono_font(height)).getlength(run)
+        total += (sans_font(height) if has else fallback_font(height)).getlength(run)
     return total + 2 * stroke_for(height)
 
 
@@ -483,7 +499,7 @@ def qr_module(data: str, box: int, max_module: int) -> int:
 # ---------------------------------------------------------------------------------------------------
 # 4x6 layouts
 
-CAPTION = 26
+CAPTION = 28
 
 
 def _hr(y: int) -> Box:
@@ -520,13 +536,13 @@ def job_label_4x6(label: JobLabel) -> FixedLayout:
 
     items.append(_caption(x, y, inner, "CUSTOMER"))
     y += CAPTION + 8
-    name, size = shrink(clean(label.customer_first_name) or "-", inner, (72, 60, 48))
+    name, size = shrink(label_text(label.customer_first_name) or "-", inner, (72, 60, 48))
     items.append(Text(x, y, inner, size, name))
     y += 72 + 18
 
     items.append(_caption(x, y, inner, "ITEM"))
     y += CAPTION + 8
-    for line in wrap(clean(label.description) or "-", 44, inner, 3):
+    for line in wrap(label_text(label.description) or "-", 44, inner, 3):
         items.append(Text(x, y, inner, 44, line))
         y += 54
 
@@ -547,19 +563,19 @@ def job_label_4x6(label: JobLabel) -> FixedLayout:
                       align="center"))
 
     items.append(_caption(x, y, left, "METHOD"))
-    text, size = shrink(clean(label.method) or "-", left, (56, 48, 40))
+    text, size = shrink(label_text(label.method) or "-", left, (56, 48, 40))
     items.append(Text(x, y + CAPTION + 8, left, size, text))
     y += row_method
 
     items.append(_caption(x, y, half, "QTY"))
     items.append(_caption(x + half + 20, y, half, "DUE"))
-    text, size = shrink(str(label.quantity), half, (84, 64, 48))
+    text, size = shrink(str(label.quantity), half, (84, 64, 48, 36, 28))   # a count is never cut short
     items.append(Text(x, y + CAPTION + 8, half, size, text))
     text, size = shrink(due_text(label.due), half, (56, 48, 40))
     items.append(Text(x + half + 20, y + CAPTION + 8, half, size, text))
     y += row_qty
 
-    batch = clean(label.batch_code)
+    batch = label_text(label.batch_code)
     if batch:
         items.append(_caption(x, y, left, "BATCH"))
         text, size = shrink(batch, left, (56, 48, 40))
@@ -576,52 +592,55 @@ def packing_slip_4x6(slip: PackingSlip) -> FixedLayout:
     items: list = []
     y = MARGIN
 
-    text, size = shrink(clean(slip.shop_name) or "-", inner, (56, 48, 40))
+    text, size = shrink(label_text(slip.shop_name) or "-", inner, (52, 44, 36))
     items.append(Text(x, y, inner, size, text, align="center"))
-    y += 56 + 10
+    y += 52 + 8
     items.append(Text(x, y, inner, CAPTION, "PACKING SLIP", align="center"))
-    y += CAPTION + 16
+    y += CAPTION + 12
     items.append(_hr(y))
     y += 4 + 20
 
     module, compress = barcode_fit(code, inner, 4)
-    barcode = Code128(0, y, code, module, 120, compress)
-    items.append(Code128((width - barcode.width) // 2, y, code, module, 120, compress))
-    y += 120 + 10
-    items.append(Text(x, y, inner, 64, code, align="center"))
-    y += 64 + 18
+    barcode = Code128(0, y, code, module, 110, compress)
+    items.append(Code128((width - barcode.width) // 2, y, code, module, 110, compress))
+    y += 110 + 8
+    items.append(Text(x, y, inner, 56, code, align="center"))
+    y += 56 + 14
 
     items.append(_caption(x, y, inner, "FOR"))
-    text, size = shrink(clean(slip.customer_first_name) or "-", inner, (56, 48, 40))
+    text, size = shrink(label_text(slip.customer_first_name) or "-", inner, (52, 44, 36))
     items.append(Text(x, y + CAPTION + 8, inner, size, text))
-    y += CAPTION + 8 + 56 + 18
+    y += CAPTION + 8 + 52 + 14
     items.append(_hr(y))
     y += 4 + 16
 
-    qty_w, gap = 96, 20
-    method_w = 220
+    qty_w, gap, method_w = 96, 18, 200
     desc_x = x + qty_w + gap
     method_x = width - MARGIN - method_w
     desc_w = method_x - gap - desc_x
     items.append(Text(x, y, qty_w, CAPTION, "QTY", align="right"))
     items.append(Text(desc_x, y, desc_w, CAPTION, "ITEM"))
     items.append(Text(method_x, y, method_w, CAPTION, "METHOD"))
-    y += CAPTION + 14
+    y += CAPTION + 12
 
-    qr_box = 250
-    module_qr = qr_module(url, qr_box, 8)
+    module_qr = qr_module(url, 210, 8)
     qr_size = QR(0, 0, url, module_qr).size
     footer = height - MARGIN - qr_size - 4 * module_qr - 4
-    row_h, pitch = 36, 48
-    rows = max(1, (footer - 16 - y) // pitch)
     entries = list(slip.items)
+    # Rows of 36-dot text; when the items do not all fit, 30-dot rows, so more of them do. A few items
+    # may take two lines for their description. What still does not fit becomes "+N more items".
+    row_h, pitch = 36, 48
+    if len(entries) > (footer - 12 - y) // pitch:
+        row_h, pitch = 30, 40
+    rows = max(1, (footer - 12 - y) // pitch)
     shown = entries if len(entries) <= rows else entries[:rows - 1]
-    # Few items: a description may take two lines; many: one line each, so more items fit.
     desc_lines = 2 if 2 * len(entries) <= rows else 1
     for item in shown:
-        items.append(Text(x, y, qty_w, row_h, ellipsize(str(item.quantity), row_h, qty_w), align="right"))
-        items.append(Text(method_x, y, method_w, row_h, ellipsize(clean(item.method) or "-", row_h, method_w)))
-        for line in wrap(clean(item.description) or "-", row_h, desc_w, desc_lines):
+        qty, qty_size = shrink(str(item.quantity), qty_w, (row_h, 24, 18))
+        items.append(Text(x, y + row_h - qty_size, qty_w, qty_size, qty, align="right"))
+        items.append(Text(method_x, y, method_w, row_h,
+                          ellipsize(label_text(item.method) or "-", row_h, method_w)))
+        for line in wrap(label_text(item.description) or "-", row_h, desc_w, desc_lines):
             items.append(Text(desc_x, y, desc_w, row_h, line))
             y += pitch
     if len(shown) < len(entries):
@@ -635,8 +654,8 @@ def packing_slip_4x6(slip: PackingSlip) -> FixedLayout:
     items.append(QR(x, qr_y, url, module_qr))
     text_x = x + qr_size + 32
     text_w = width - MARGIN - text_x
-    y = qr_y + 10
-    for line in wrap(clean(slip.caption) or "Track your order", 56, text_w, 2):
+    y = qr_y + 6
+    for line in wrap(label_text(slip.caption) or "Track your order", 56, text_w, 2):
         items.append(Text(text_x, y, text_w, 56, line))
         y += 66
     for line in wrap("Scan the code with your phone camera", 30, text_w, 2):
@@ -686,7 +705,9 @@ def job_label_receipt(label: JobLabel, width_dots: int) -> ReceiptLayout:
     items.append(rule)
     for line in wrap_columns("Method: " + (receipt_text(label.method) or "-"), cols, 2, "        "):
         items.append(ReceiptText(line))
-    items.append(ReceiptText(cut_columns(f"Qty: {label.quantity}", cols // 2), size=2, bold=True))
+    qty = f"Qty: {label.quantity}"
+    items.append(ReceiptText(qty, size=2, bold=True) if len(qty) <= cols // 2
+                 else ReceiptText(cut_columns(qty, cols), bold=True))
     items.append(ReceiptText(cut_columns("Due: " + due_text(label.due), cols), bold=True))
     batch = receipt_text(label.batch_code)
     if batch:
@@ -706,8 +727,10 @@ def packing_slip_receipt(slip: PackingSlip, width_dots: int) -> ReceiptLayout:
     url = safe_url(slip.tracking_url)
     rule = ReceiptText("-" * cols)
     items: list = []
-    for line in wrap_columns(receipt_text(slip.shop_name) or "-", cols // 2, 2):
-        items.append(ReceiptText(line, size=2, bold=True, align="center"))
+    shop = receipt_text(slip.shop_name) or "-"
+    size = 2 if len(textwrap.wrap(shop, cols // 2, break_on_hyphens=False)) <= 2 else 1
+    for line in wrap_columns(shop, cols // size, 2):
+        items.append(ReceiptText(line, size=size, bold=True, align="center"))
     items.append(ReceiptText("PACKING SLIP", align="center"))
     items.append(rule)
     items.append(_receipt_barcode(code, width))
@@ -719,9 +742,10 @@ def packing_slip_receipt(slip: PackingSlip, width_dots: int) -> ReceiptLayout:
     entries = list(slip.items)
     shown = entries if len(entries) <= RECEIPT_MAX_ITEMS else entries[:RECEIPT_MAX_ITEMS - 1]
     indent = " " * 7
+    desc_lines = 2 if len(entries) <= 6 else 1      # many items: one line each, the slip stays short
     for item in shown:
         lead = f"{item.quantity:>4} x "
-        lines = wrap_columns(lead + (receipt_text(item.description) or "-"), cols, 2, indent)
+        lines = wrap_columns(lead + (receipt_text(item.description) or "-"), cols, desc_lines, indent)
         lines += wrap_columns(indent + (receipt_text(item.method) or "-"), cols, 1)
         items.extend(ReceiptText(line) for line in lines)
     if len(shown) < len(entries):
@@ -756,5 +780,5 @@ __all__ = [
     "DPI", "LABEL_4X6", "RECEIPT_WIDTHS", "CHAR_W", "CHAR_H", "Text", "Code128", "QR", "Box",
     "FixedLayout", "ReceiptText", "ReceiptBarcode", "ReceiptQR", "ReceiptFeed", "ReceiptLayout",
     "job_label_4x6", "packing_slip_4x6", "job_label_receipt", "packing_slip_receipt", "layout_4x6",
-    "layout_receipt", "SlipItem",
+    "layout_receipt",
 ]

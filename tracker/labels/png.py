@@ -14,8 +14,8 @@ import io
 from PIL import Image, ImageDraw
 
 from .layouts import (CHAR_H, CHAR_W, DPI, LINE_GAP, QR, Box, Code128, FixedLayout, ReceiptBarcode,
-                      ReceiptFeed, ReceiptLayout, ReceiptQR, ReceiptText, baseline_for, font_runs,
-                      mono_font, qr_symbol, sans_font, stroke_for, text_width)
+                      ReceiptFeed, ReceiptLayout, ReceiptQR, ReceiptText, baseline_for, fallback_font,
+                      font_runs, mono_font, qr_symbol, sans_font, stroke_for, text_width)
 
 BLACK, WHITE = 0, 255
 
@@ -58,7 +58,7 @@ def _text(draw: ImageDraw.ImageDraw, item) -> None:
     baseline = item.y + baseline_for(item.height)
     colour = WHITE if item.reverse else BLACK
     for run, has in font_runs(item.text):
-        font = sans_font(item.height) if has else mono_font(item.height)
+        font = sans_font(item.height) if has else fallback_font(item.height)
         draw.text((x, baseline), run, font=font, fill=colour, anchor="ls",
                   stroke_width=stroke, stroke_fill=colour)
         x += font.getlength(run)

@@ -4,13 +4,15 @@ Text is UTF-8 (``^CI28``) in the resident scalable font (``^A0N``), one ``^FB`` 
 printer aligns it in its box. User text goes through ``^FH`` (hex escapes): ``^`` and ``~`` become
 ``_5E`` and ``_7E`` and can never start a command, ``_`` (the escape character) becomes ``_5F``, and a
 backslash is doubled (``^FB`` reads ``\\&`` as a line break). Code128 is the printer's own ``^BC``,
-started in code set B (``>:``); QR is ``^BQ`` model 2, error level M, byte mode, like the preview.
+started in code set B (``>:``); QR is ``^BQ`` model 2, error level M, byte mode, like the preview
+(placed ``QR_SINK`` dots higher than the layout says, which the firmware adds back).
 """
 from __future__ import annotations
 
 from .layouts import QR, Box, Code128, FixedLayout, Text
 
 _JUSTIFY = {"left": "L", "center": "C", "right": "R"}
+QR_SINK = 10
 
 
 def field_text(text: str) -> str:
@@ -52,7 +54,10 @@ def _command(item) -> str:
                 f"^FD{barcode_data(item)}^FS")
     if isinstance(item, QR):
         data = item.data.encode("ascii")          # safe_url made it ASCII without ^ or ~
-        return f"^FO{item.x},{item.y}^BQN,2,{item.module}^FDMM,B{len(data):04d}{item.data}^FS"
+        # Zebra firmware moves a ^FO-placed QR code down by the current ^BY bar height, which persists
+        # on the printer between labels: pin it to its default (10 dots) and start that much higher.
+        return (f"^BY2,3,{QR_SINK}^FO{item.x},{item.y - QR_SINK}^BQN,2,{item.module}"
+                f"^FDMM,B{len(data):04d}{item.data}^FS")
     if isinstance(item, Box):
         thickness = min(item.width, item.height) if item.filled else item.thickness
         return f"^FO{item.x},{item.y}^GB{item.width},{item.height},{thickness},B,0^FS"

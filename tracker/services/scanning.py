@@ -110,13 +110,19 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
     scan = Scan(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
                 action=action, operator=(operator or actor.name or "")[:80] or None, source=source, received_at=now,
                 scanned_at=scanned_at, ok=False, outcome="refused", message="")
+    # A plain INSERT, not in a savepoint: with SQLite's Python driver a SAVEPOINT that opens the transaction
+    # is committed by its RELEASE, which stored the scan in a transaction of its own and let go of the write
+    # lock before the scan was applied; a second tablet's scan in between then failed the first with
+    # "database is locked". The INSERT begins the transaction and holds the write lock until the caller
+    # commits, so two scans take turns, as they do on PostgreSQL (where _lock() makes them).
     try:
-        with db.session.begin_nested():
-            db.session.add(scan)
-            db.session.flush()
+        db.session.add(scan)
+        db.session.flush()
     except IntegrityError:
-        # The same scan ID arrived twice at once: the other request stored it first.
-        existing = db.session.scalar(select(Scan).where(Scan.uid == uid))
+        # The same scan ID arrived twice at once: the other request stored it first. Nothing else has been
+        # written in this request yet, so rolling the whole transaction back loses nothing.
+        db.session.rollback()
+        existing = db.session.scalar(select(Scan).where(Scan.uid == uid)) if uid else None
         if existing is not None:
             return existing, True
         raise

@@ -22,12 +22,28 @@ def _sqlite_pragmas(dbapi_connection, _record):
     # WAL lets the board read while a scan writes; busy_timeout waits out a short lock instead of
     # failing; SQLite leaves foreign keys off unless asked.
     if isinstance(dbapi_connection, sqlite3.Connection):
+        # Take transaction control from the sqlite3 module (it would commit a savepoint that opened a
+        # transaction as soon as the savepoint closed); _sqlite_begin below emits BEGIN instead.
+        dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=5000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    """Everything but a page read (GET) takes SQLite's write lock at BEGIN: requests that write, scheduled
+    jobs and commands queue on busy_timeout instead of one failing as it upgrades a read lock to write
+    after another writer committed. Reads (the board's GETs) stay lock-free under WAL."""
+    if conn.dialect.name != "sqlite":
+        return
+    from flask import has_request_context, request
+
+    reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+    conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def create_app(overrides: dict | None = None) -> Flask:

@@ -154,6 +154,8 @@ def _order_filters(stmt, f: BoardFilters, today: dt.date):
         parsed = parse_scan(q)
         conditions = [func.lower(Order.customer_name).contains(q.lower(), autoescape=True),
                       Order.code.startswith(parsed.code, autoescape=True)]
+        if parsed.kind == "job":
+            conditions.append(Order.code == parsed.order_code)  # a job code finds its order's cards
         stmt = stmt.where(or_(*conditions))
     return stmt
 

@@ -285,7 +285,7 @@ def _intake(raw: dict, printers: dict) -> dict:
     if print_labels and label_printer is None and not printers:
         _fail("intake.print_job_labels", "needs a printer: add [printers.NAME] or set intake.label_printer")
     return {
-        "max_quantity": _num(t, "max_quantity", "intake", 100_000, minimum=1, integer=True),
+        "max_quantity": _num(t, "max_quantity", "intake", 100_000, minimum=1, maximum=1_000_000, integer=True),
         "max_items": _num(t, "max_items", "intake", 200, minimum=1, maximum=10_000, integer=True),
         "print_job_labels": print_labels,
         "label_printer": label_printer,

@@ -386,10 +386,19 @@ def test_order_skip_with_reason_mixes_skips_and_advances(lc):
     assert plan.job_plans["A1042C"] == MovePlan("skip", "preproduction", "qc", ("production",))
 
 
-@pytest.mark.parametrize("to", ["production", "preproduction", "received"])
-def test_order_move_when_every_job_is_already_there(lc, to):
-    message = refused(order_move, lc, to, {"A1042A": "production", "A1042B": "qc"}, role="admin", reason="x")
-    assert message == f"every job of A1042 is already at {lc.label(to)} or beyond"
+def test_order_move_to_the_stage_it_is_in_is_refused(lc):
+    message = refused(order_move, lc, "production", {"A1042A": "production", "A1042B": "qc"}, role="admin", reason="x")
+    assert message == "every job of A1042 is already at Production or beyond"
+
+
+@pytest.mark.parametrize("to", ["preproduction", "received"])
+def test_order_moved_back_sends_every_job_ahead_of_the_target_back(lc, to):
+    jobs = {"A1042A": "production", "A1042B": "qc"}
+    plan = order_move(lc, to, jobs, role="operator", reason="artwork changed")
+    assert plan.kind == "rework"
+    assert plan.job_plans == {"A1042A": MovePlan("rework", "production", to), "A1042B": MovePlan("rework", "qc", to)}
+    message = refused(order_move, lc, to, jobs, role="operator", reason=None)
+    assert "needs a reason" in message
 
 
 def test_packing_refused_while_a_job_is_not_at_qc(lc):

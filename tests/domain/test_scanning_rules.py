@@ -104,9 +104,11 @@ def test_a_shops_own_prefixes(text, kind, value):
     ("A1001A", T0, "A1001A", T0 + timedelta(seconds=5, microseconds=1), 5, False),
     ("A1001A", T0, "A1001A", T0 + timedelta(seconds=30), 5, False),
     ("A1001A", T0, "A1001B", T0 + timedelta(seconds=1), 5, False),          # another code
-    ("A1001A", T0, "A1001A", T0 - timedelta(seconds=1), 5, False),          # clock went backwards
+    ("A1001A", T0, "A1001A", T0 - timedelta(seconds=1), 5, True),           # stored second, timed first
+    ("A1001A", T0, "A1001A", T0 - timedelta(seconds=6), 5, False),
     ("A1001A", T0, "A1001A", T0 + timedelta(seconds=8), 10, True),          # a longer window
     ("A1001A", T0, "A1001A", T0 + timedelta(seconds=1), 0, False),          # window 0: never
+    ("A1001A", T0, "A1001A", T0, 0, False),
 ])
 def test_is_duplicate(prev_code, prev_at, code, now, window, expected):
     assert is_duplicate(prev_code, prev_at, code, now, window) is expected

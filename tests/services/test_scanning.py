@@ -302,10 +302,24 @@ def test_a_very_long_operator_name_from_a_token_is_cut_to_fit(ctx):
 # Each request has its own session. These load rows, let "another request" change them and commit, then
 # scan: the scan must act on what is in the database now, not on what this session read before.
 
+def end_transaction_keeping_what_was_read():
+    """Ends this session's transaction but keeps the objects it loaded, unexpired: as if this request had
+    read them just before another request's commit. (On SQLite a read transaction held open across the
+    other commit would make the next write fail outright, as it would in a real request without
+    BEGIN IMMEDIATE; PostgreSQL would carry on either way.)"""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def test_a_scan_sees_a_move_another_request_just_made(app, ctx):
     two_job_order()
     seen = job("A1001A")  # read by this request (and kept: the session's identity map holds it)
     assert seen.stage == "received"
+    end_transaction_keeping_what_was_read()
     with app.app_context():                      # another request moves it meanwhile
         order_service.move_job(job("A1001A"), "preproduction", actor=OPERATOR, source="board")
         db.session.commit()
@@ -321,6 +335,7 @@ def test_two_jobs_moved_at_two_stations_at_once_move_their_order(app, ctx):
     bring(o, "preproduction")
     seen = list(o.jobs)
     assert [j.stage for j in seen] == ["preproduction", "preproduction"]  # read by this request
+    end_transaction_keeping_what_was_read()
     with app.app_context():                      # press-2 moves A1001B meanwhile
         order_service.move_job(job("A1001B"), "production", actor=OPERATOR, source="scan")
         db.session.commit()
@@ -337,6 +352,7 @@ def test_an_undo_sees_a_move_another_request_just_made(app, ctx):
     s = scan("A1001A", "art-desk")
     seen = job("A1001A")
     assert seen.stage == "preproduction"
+    end_transaction_keeping_what_was_read()
     with app.app_context():
         order_service.move_job(job("A1001A"), "production", actor=OPERATOR, source="board")
         db.session.commit()
@@ -345,8 +361,8 @@ def test_an_undo_sees_a_move_another_request_just_made(app, ctx):
 
 
 def race(app, *calls):
-    """Runs each call in its own thread with its own app context (own session and connection), all
-    released at once; returns their results in order."""
+    """Runs each call in its own thread as a POST request would (own app context, session and connection),
+    all released at once; returns their results in order."""
     import threading
 
     barrier = threading.Barrier(len(calls))
@@ -354,7 +370,7 @@ def race(app, *calls):
 
     def run(i, call):
         try:
-            with app.app_context():
+            with app.test_request_context("/scan/race", method="POST"):
                 barrier.wait(timeout=10)
                 results[i] = call()
                 db.session.commit()
@@ -1055,6 +1071,21 @@ def test_a_label_scanned_twice_is_one_check(ship_ctx):
         scan(UPS_NUMBER, "ship-1")
         s = scan(UPS_NUMBER, "ship-1")
     assert s.ok and s.outcome == "duplicate" and len(o.shipments) == 1
+
+
+def test_two_tablets_scanning_the_same_label_at_once_check_it_out_once(ship_ctx):
+    o = two_job_order()
+    bring(o, "packaging")
+    scan("A1001", "ship-1")
+    label = lambda: record_scan("ship-1", UPS_NUMBER, actor=OPERATOR)[0].message  # noqa: E731
+    messages = race(ship_ctx, label, label)
+    db.session.expire_all()
+    o = order("A1001")
+    assert o.stage == "labeled" and len(o.shipments) == 1
+    assert count(Event, Event.order_id == o.id, Event.to_stage == "labeled", Event.from_stage == "packaging") == 1
+    assert sorted(messages)[0] == f"A1001 checked out: UPS {UPS_NUMBER}"
+    assert sorted(messages)[1] in ("A1001 has already passed the ship-out check (Label)",
+                                   "Already recorded (the same code twice in a row)")
 
 
 def test_a_ship_out_check_is_not_undone_by_scan(ship_ctx):

@@ -2,7 +2,6 @@
 answers, refusals as 4xx JSON {"ok": false, "error"}, bad input as 400, never a 500."""
 from __future__ import annotations
 
-import json
 import random
 from datetime import datetime, timedelta, timezone
 

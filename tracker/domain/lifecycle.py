@@ -287,6 +287,11 @@ def plan_order_move(lc: Lifecycle, *, order_code: str, order_stage: str, job_sta
             plan = _classify(lc, order_stage, to, role=role, reason=reason, subject=order_code)
             return OrderMovePlan(plan.kind, order_stage, to,
                                  {c: MovePlan(plan.kind, s, to) for c, s in job_stages.items()})
+        if target.index < current.index:
+            # Rework of the whole order: every job past the target goes back to it (a reason is needed).
+            ahead = {c: s for c, s in job_stages.items() if lc.index(s) > target.index}
+            plan = _classify(lc, order_stage, to, role=role, reason=reason, subject=order_code)
+            return OrderMovePlan(plan.kind, order_stage, to, {c: MovePlan(plan.kind, s, to) for c, s in ahead.items()})
         behind = {c: s for c, s in job_stages.items() if lc.index(s) < target.index}
         if not behind:
             raise MoveRefused(f"every job of {order_code} is already at {target.label} or beyond")

@@ -47,10 +47,12 @@ def read_code(text: str, *, badge_prefix: str, batch_prefix: str) -> ScannedCode
 
 def is_duplicate(previous_code: str | None, previous_at: dt.datetime | None, code: str, now: dt.datetime,
                  window: float = DUPLICATE_SECONDS) -> bool:
-    """The same code at the same station within a few seconds is one scan (a double trigger)."""
-    if previous_code is None or previous_at is None:
+    """The same code at the same station within a few seconds is one scan (a double trigger). Either way
+    round: two tablets' scans arriving together take their times before they take turns to be stored, so
+    the one stored second can carry the earlier time."""
+    if previous_code is None or previous_at is None or window <= 0:
         return False
-    return previous_code == code and dt.timedelta(0) <= now - previous_at <= dt.timedelta(seconds=window)
+    return previous_code == code and abs(now - previous_at) <= dt.timedelta(seconds=window)
 
 
 def undo_refusal(*, scan_ok: bool, outcome: str, received_at: dt.datetime, undone: bool, now: dt.datetime,

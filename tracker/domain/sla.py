@@ -33,5 +33,5 @@ def due_range(bucket: str, today: dt.date) -> tuple[dt.date | None, dt.date | No
     if bucket == "today":
         return today, today
     if bucket == "week":
-        return None, today + dt.timedelta(days=7)
+        return today, today + dt.timedelta(days=7)
     raise ValueError(f"unknown due filter {bucket!r}")

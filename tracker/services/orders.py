@@ -240,4 +240,4 @@ def move_card(code: str, to: str | None, *, actor: Actor, source: str = "board")
             raise rules.MoveRefused(f"there is no order {parsed.code}")
         move_order(order, to, actor=actor, source=source)
         return f"{order.code} → {lc.label(order.stage)}"
-    raise rules.MoveRefused(f"{code!r} is not an order or job code")
+    raise rules.MoveRefused(f"{code!r} is not an order or job code" if code.strip() else "no card was given to move")

@@ -110,11 +110,12 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
     scan = Scan(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
                 action=action, operator=(operator or actor.name or "")[:80] or None, source=source, received_at=now,
                 scanned_at=scanned_at, ok=False, outcome="refused", message="")
-    # A plain INSERT, not in a savepoint: with SQLite's Python driver a SAVEPOINT that opens the transaction
-    # is committed by its RELEASE, which stored the scan in a transaction of its own and let go of the write
-    # lock before the scan was applied; a second tablet's scan in between then failed the first with
-    # "database is locked". The INSERT begins the transaction and holds the write lock until the caller
-    # commits, so two scans take turns, as they do on PostgreSQL (where _lock() makes them).
+    # A plain INSERT in the request's transaction, not a savepoint of its own: the scan, what it moved and
+    # its answer commit together, and on SQLite the write lock is held from here to the caller's commit, so
+    # two scans take turns (on PostgreSQL _lock() makes them). (With the sqlite3 module's own transaction
+    # handling, a SAVEPOINT that opened the transaction was committed by its RELEASE: the scan was stored
+    # alone and the lock let go before it was applied, and a second tablet's scan in between failed the
+    # first with "database is locked".)
     try:
         db.session.add(scan)
         db.session.flush()
@@ -384,6 +385,9 @@ def _ship_out_label(scan: Scan, station: Station, number: str, actor: Actor) -> 
     if mine and taken is None:
         expected = ", ".join(s.tracking_number for s in mine)
         raise _Refused(f"mismatch: {order.code}'s label is {expected}, not {number}")
+    if order.stage == LAST_PEOPLE_STAGE or (order.stage in lc and lc.index(order.stage) > lc.index(LAST_PEOPLE_STAGE)):
+        # (another scan of the same label, from a second tablet, got there first)
+        raise _Refused(f"{order.code} has already passed the ship-out check ({lc.label(order.stage)})")
     if order.stage != PACK_STAGE:
         raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it first, then the ship-out check")
     if taken is None:

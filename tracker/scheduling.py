@@ -60,8 +60,13 @@ class SchedulerLock:
             self._fh.close()
             self._fh = None
         if self._pg is not None:
-            self._pg.close()  # closing the session releases the advisory lock
-            self._pg = None
+            # The connection goes back to the pool rather than closing, so unlock explicitly.
+            try:
+                self._pg.exec_driver_sql(f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})")
+                self._pg.commit()
+            finally:
+                self._pg.close()
+                self._pg = None
 
 
 def _run_in_app(app, name):

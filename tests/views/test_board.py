@@ -99,7 +99,7 @@ def test_a_job_past_qc_dropped_on_packaging_packs_its_order(app, client, order):
     ({"code": "A9999A", "to": "preproduction"}, "There is no job A9999A"),
     ({"code": "A9999", "to": "preproduction"}, "There is no order A9999"),
     ({"code": "not a code", "to": "preproduction"}, "is not an order or job code"),
-    ({"code": "", "to": "preproduction"}, "is not an order or job code"),
+    ({"code": "", "to": "preproduction"}, "no card was given to move"),
     ({"code": "A1001", "to": "labeled"}, "cannot be packed until every job has passed QC"),
 ])
 def test_a_refused_move_is_409_with_the_reason_and_changes_nothing(app, client, order, counts, form, reason):

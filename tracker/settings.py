@@ -19,9 +19,9 @@ KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}\Z")
 PRINTER_DRIVERS = ("zpl", "escpos-network", "escpos-usb", "escpos-file", "file", "cups")
 PRINTER_KEYS = {
     "zpl": {"host", "port", "timeout"},
-    "escpos-network": {"host", "port", "timeout", "width_mm"},
-    "escpos-usb": {"vendor_id", "product_id", "timeout", "width_mm"},
-    "escpos-file": {"device", "width_mm"},
+    "escpos-network": {"host", "port", "timeout", "width_mm", "barcode"},
+    "escpos-usb": {"vendor_id", "product_id", "timeout", "width_mm", "barcode"},
+    "escpos-file": {"device", "width_mm", "barcode"},
     "file": {"format", "width_mm", "path"},
     "cups": {"queue", "timeout"},
 }
@@ -243,6 +243,8 @@ def _printers(raw: dict) -> dict[str, dict]:
                 _fail(f"{where}.{key}", f"must be the USB id, like \"0x04b8\" (see lsusb), got {value!r}")
         if driver == "escpos-file":
             _str(p, "device", where, required=True)
+        if p.get("barcode", "hardware") not in ("hardware", "image"):
+            _fail(f"{where}.barcode", f"must be \"hardware\" or \"image\", got {p.get('barcode')!r}")
         if driver == "cups":
             _str(p, "queue", where, required=True)
         if driver == "file" and p.get("format", "zpl") not in ("zpl", "escpos"):

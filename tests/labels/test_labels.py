@@ -360,3 +360,23 @@ def test_url_is_made_safe_for_zpl():
     assert zpl.count("^XZ") == 1 and "~" not in zpl
     image = Image.open(io.BytesIO(render_png(label)))
     assert decoded(image)["qr"] == ["http://127.0.0.1:5000/jobs/A1042B?x=%5EXZ%7EJA%20%C3%A9"]
+
+
+def test_receipt_barcode_as_an_image_for_printers_without_hardware_code128(tmp_path):
+    """`barcode = "image"`: the same bars sent as a raster image (GS v 0), read back by zxing."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from tracker.labels import JobLabel, render_escpos
+    from tracker.labels.escpos import barcode_image
+    from tracker.labels.layouts import ReceiptBarcode
+
+    label = JobLabel(job_code="A1042B", staff_url="http://shop.test/jobs/A1042B", customer_first_name="Rosa",
+                     description="Team tee", method="DTG", quantity=12)
+    raster = render_escpos(label, 576, hardware_barcode=False)
+    assert b"\x1dk" not in raster and b"\x1dv0" in raster  # no GS k; a GS v 0 raster image instead
+    img = barcode_image(ReceiptBarcode("A1042B", module=3, height=80)).convert("L")
+    (read,) = zxingcpp.read_barcodes(img)
+    assert read.text == "A1042B" and read.format.name in ("Code128", "CODE_128")

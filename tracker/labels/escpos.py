@@ -15,7 +15,7 @@ from __future__ import annotations
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 
-from .layouts import ReceiptBarcode, ReceiptFeed, ReceiptLayout, ReceiptQR, ReceiptText
+from .layouts import ReceiptBarcode, ReceiptFeed, ReceiptLayout, ReceiptQR, ReceiptText, code128_modules
 
 
 def barcode_data(barcode: ReceiptBarcode) -> str:
@@ -30,7 +30,23 @@ def barcode_data(barcode: ReceiptBarcode) -> str:
     return "".join(out)
 
 
-def to_escpos(layout: ReceiptLayout) -> bytes:
+def barcode_image(barcode: ReceiptBarcode):
+    """The same Code128 bars as a 1-bit image, for printers without a hardware Code128 (python-barcode's
+    tables, quiet zones of 10 modules each side)."""
+    from PIL import Image, ImageDraw
+
+    modules = "0" * 10 + code128_modules(barcode.segments) + "0" * 10
+    img = Image.new("1", (len(modules) * barcode.module, barcode.height), 1)
+    draw = ImageDraw.Draw(img)
+    for i, bit in enumerate(modules):
+        if bit == "1":
+            draw.rectangle([i * barcode.module, 0, (i + 1) * barcode.module - 1, barcode.height - 1], fill=0)
+    return img
+
+
+def to_escpos(layout: ReceiptLayout, *, hardware_barcode: bool = True) -> bytes:
+    """ESC/POS bytes; ``hardware_barcode=False`` sends the barcode as an image (raster) instead of
+    ``GS k``, for the few printers that have no Code128 of their own."""
     printer = Dummy()
     printer.hw("INIT")
     for item in layout.items:
@@ -41,6 +57,9 @@ def to_escpos(layout: ReceiptLayout) -> bytes:
             else:
                 printer.set(align=item.align, bold=item.bold, invert=item.invert, normal_textsize=True)
             printer.textln(item.text)
+        elif isinstance(item, ReceiptBarcode) and not hardware_barcode:
+            printer.set(align="center")
+            printer.image(barcode_image(item), center=False)
         elif isinstance(item, ReceiptBarcode):
             printer.barcode(barcode_data(item), "CODE128", height=item.height, width=item.module,
                             pos="OFF", font="A", align_ct=True, function_type="B")

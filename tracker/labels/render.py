@@ -21,10 +21,11 @@ def render_zpl(label: JobLabel | PackingSlip) -> bytes:
     return zpl.to_zpl(layout_4x6(label))
 
 
-def render_escpos(label: JobLabel | PackingSlip, width_dots: int) -> bytes:
+def render_escpos(label: JobLabel | PackingSlip, width_dots: int, *, hardware_barcode: bool = True) -> bytes:
     """The receipt layout for a 384 (58 mm) or 576 (80 mm) dot wide printer, as ESC/POS bytes
-    (python-escpos ``Dummy`` output: initialise, content, feed and cut)."""
-    return escpos.to_escpos(layout_receipt(label, width_dots))
+    (python-escpos ``Dummy`` output: initialise, content, feed and cut). ``hardware_barcode=False``
+    prints the Code128 as an image, for printers without one of their own."""
+    return escpos.to_escpos(layout_receipt(label, width_dots), hardware_barcode=hardware_barcode)
 
 
 def render_png(label: JobLabel | PackingSlip, format: str = "zpl", width_dots: int | None = None) -> bytes:

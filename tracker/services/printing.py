@@ -42,7 +42,8 @@ def render_label(kind: str, subject, printer: dict) -> tuple[bytes, str]:
     content = job_label(subject) if kind == "job" else packing_slip(subject)
     fmt = drivers.payload_format(printer)
     if fmt == "escpos":
-        return render_escpos(content, drivers.receipt_width_dots(printer)), fmt
+        return render_escpos(content, drivers.receipt_width_dots(printer),
+                             hardware_barcode=printer.get("barcode", "hardware") == "hardware"), fmt
     return render_zpl(content), "zpl"
 
 

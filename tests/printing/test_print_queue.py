@@ -179,3 +179,23 @@ def test_order_page_prints_and_previews(tmp_path):
     # Printers page shows the queue and offers a test print.
     printers = client.get("/printers").get_data(as_text=True)
     assert "desk" in printers and "Test print" in printers and "1</strong> label waiting" in printers
+
+
+def test_packing_at_a_station_with_a_printer_prints_the_packing_slip_there(tmp_path):
+    from tests.conftest import Api, api_token
+    from tests.factories import make_order
+    from tracker.services.orders import move_order
+
+    app = build_app(tmp_path, config={"printers": {"bench": {"driver": "file"}},
+                                      "stations": [{"key": "pack-1", "moves_to": "packaging", "printer": "bench"},
+                                                   {"key": "qc-1", "moves_to": "qc"}]})
+    with app.app_context():
+        order = make_order([("Tee", "dtg", 3)])
+        move_order(order, "qc", actor=MANAGER, source="board", note="test set-up")
+        db.session.commit()
+    api = Api(app.test_client(), api_token(app))
+    resp = api.post("/api/scans", json={"station": "pack-1", "code": "A1001"})
+    assert resp.status_code == 200 and "packing slip to bench" in resp.json["message"]
+    with app.app_context():
+        (job,) = db.session.scalars(select(PrintJob)).all()
+        assert (job.kind, job.printer, job.order.code) == ("packing", "bench", "A1001")

@@ -215,6 +215,12 @@ def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, rea
         scan.from_stage = order.stage
         order_service.move_order(order, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
         _moved(scan, order, job, target, f"{order.code} → {lc.label(target)}" + _jobs_note(order))
+        if target == PACK_STAGE and station.printer:
+            # Packed at a bench with a printer: its packing slip prints there (through the print queue).
+            from .printing import queue_labels
+
+            queue_labels(order, kind="packing", printer=station.printer, actor=actor, source="scan")
+            scan.message += f" · packing slip to {station.printer}"
         return
     if job is not None:
         if job.stage == target:

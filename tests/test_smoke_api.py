@@ -1,4 +1,3 @@
-from tests.conftest import Api, api_token
 
 
 def test_create_and_read_order(app, client, api):

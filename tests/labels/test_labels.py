@@ -364,10 +364,7 @@ def test_url_is_made_safe_for_zpl():
 
 def test_receipt_barcode_as_an_image_for_printers_without_hardware_code128(tmp_path):
     """`barcode = "image"`: the same bars sent as a raster image (GS v 0), read back by zxing."""
-    import io
-
     import zxingcpp
-    from PIL import Image
 
     from tracker.labels import JobLabel, render_escpos
     from tracker.labels.escpos import barcode_image

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..auth import page_actor, role_required
 from ..domain.intake import METHODS, InvalidInput, validate_order
@@ -13,9 +13,10 @@ from ..domain.lifecycle import MoveRefused
 from ..extensions import db
 from ..forms import CancelForm, MoveForm, OrderForm
 from ..models import utcnow
-from ..queries import get_job, get_order, order_events, search_orders, stage_counts, tracking_url
+from ..queries import order_events, search_orders, stage_counts, tracking_url
 from ..services import orders as order_service
 from ..settings import current_settings
+from . import job_or_404, order_or_404
 
 bp = Blueprint("orders", __name__)
 
@@ -125,9 +126,7 @@ def _form_message(exc: InvalidInput, rows: list[dict]) -> str:
 @bp.get("/orders/<code>")
 @role_required("operator")
 def show(code):
-    order = get_order(code)
-    if order is None:
-        abort(404, description=f"There is no order {code.upper()}.")
+    order = order_or_404(code)
     lc = current_settings().lifecycle
     return render_template("orders/show.html", order=order, events=order_events(order),
                            tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),
@@ -139,9 +138,7 @@ def show(code):
 @role_required("operator")
 def job(code):
     """A job's staff URL (its label's QR code): the order page, scrolled to the job."""
-    found = get_job(code)
-    if found is None:
-        abort(404, description=f"There is no job {code.upper()}.")
+    found = job_or_404(code)
     return redirect(url_for("orders.show", code=found.order.code, _anchor=f"job-{found.code}"))
 
 
@@ -153,9 +150,7 @@ def _back(order_code: str):
 @bp.post("/orders/<code>/advance")
 @role_required("operator")
 def advance(code):
-    order = get_order(code)
-    if order is None:
-        abort(404, description=f"There is no order {code.upper()}.")
+    order = order_or_404(code)
     form = MoveForm()
     if not form.validate_on_submit():
         flash("The move could not be read; try again.", "error")
@@ -178,9 +173,7 @@ def advance(code):
 @bp.post("/jobs/<code>/move")
 @role_required("operator")
 def move_job(code):
-    found = get_job(code)
-    if found is None:
-        abort(404, description=f"There is no job {code.upper()}.")
+    found = job_or_404(code)
     form = MoveForm()
     order_code = found.order.code
     if not form.validate_on_submit():
@@ -204,9 +197,7 @@ def move_job(code):
 @bp.post("/orders/<code>/cancel")
 @role_required("manager")
 def cancel(code):
-    order = get_order(code)
-    if order is None:
-        abort(404, description=f"There is no order {code.upper()}.")
+    order = order_or_404(code)
     form = CancelForm()
     if not form.validate_on_submit():
         flash("Say why the order is cancelled.", "error")

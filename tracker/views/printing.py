@@ -2,16 +2,16 @@
 PNG previews that match what prints, and a browser-print page for shops without a label printer."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 
 from ..auth import page_actor, role_required
 from ..domain.lifecycle import MoveRefused
 from ..extensions import db
 from ..labels import drivers
-from ..queries import get_job, get_order
 from ..services import printing
 from ..services.label_content import job_label, packing_slip
 from ..settings import current_settings
+from . import job_or_404, order_or_404
 
 bp = Blueprint("printing", __name__)
 
@@ -52,9 +52,7 @@ def retry(name):
 @bp.post("/orders/<code>/labels")
 @role_required("operator")
 def print_order_labels(code):
-    order = get_order(code)
-    if order is None:
-        abort(404, description=f"There is no order {code.upper()}.")
+    order = order_or_404(code)
     kind = request.form.get("kind", "job")
     printer = request.form.get("printer") or None
     job_code = request.form.get("job") or None
@@ -100,18 +98,14 @@ def _png(content, printer_name):
 @bp.get("/labels/job/<code>.png")
 @role_required("operator")
 def job_label_png(code):
-    job = get_job(code)
-    if job is None:
-        abort(404, description=f"There is no job {code.upper()}.")
+    job = job_or_404(code)
     return _png(job_label(job), request.args.get("printer"))
 
 
 @bp.get("/labels/order/<code>/packing.png")
 @role_required("operator")
 def packing_png(code):
-    order = get_order(code)
-    if order is None:
-        abort(404, description=f"There is no order {code.upper()}.")
+    order = order_or_404(code)
     return _png(packing_slip(order), request.args.get("printer"))
 
 
@@ -119,9 +113,7 @@ def packing_png(code):
 @role_required("operator")
 def browser_print(code):
     """Labels sized for the system print dialog (@page 4in x 6in, or a receipt width)."""
-    order = get_order(code)
-    if order is None:
-        abort(404, description=f"There is no order {code.upper()}.")
+    order = order_or_404(code)
     kind = request.args.get("kind", "job")
     size = request.args.get("size", "4x6")
     if size not in ("4x6", "58", "80"):

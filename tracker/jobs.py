@@ -86,3 +86,31 @@ def _finish(name: str, error: str | None, spec: JobSpec) -> None:
     row.runs = (row.runs or 0) + 1
     row.next_run_at = now + dt.timedelta(seconds=spec.every_seconds)
     db.session.commit()
+
+
+@register("process-webhooks", 5, "processes stored carrier webhooks that were not processed yet (crash recovery)")
+def process_webhooks():
+    from .services.tracking import process_pending_deliveries
+
+    return process_pending_deliveries()
+
+
+@register("poll-carriers", 60, "polls shipments whose provider has not reported for a while")
+def poll_carriers():
+    from .services.tracking import poll_carriers as poll
+
+    return poll()
+
+
+@register("outbox", 10, "sends queued messages to the outside world (tracker registrations, later mail)")
+def outbox():
+    from .services.outbox import process_outbox
+
+    return process_outbox()
+
+
+@register("carrier-alerts", 300, "raises and closes carrier alerts: no pickup scan, no movement, exceptions")
+def carrier_alerts():
+    from .services.tracking import carrier_alert_sweep
+
+    return carrier_alert_sweep()

@@ -6,7 +6,7 @@ from typing import Optional
 
 from flask_login import UserMixin
 from sqlalchemy import (DDL, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        TypeDecorator, UniqueConstraint, event)
+                        TypeDecorator, UniqueConstraint, event, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -251,20 +251,120 @@ class Event(db.Model):
 
 
 class Shipment(db.Model):
+    """A parcel. Its status is derived from all its tracking events (domain/carrier_status.py) and stored
+    here only as a cache of that derivation, recomputed whenever an event arrives."""
+
     __tablename__ = "shipments"
-    __table_args__ = (UniqueConstraint("carrier", "tracking_number"),)
+    __table_args__ = (UniqueConstraint("carrier", "tracking_number"),
+                      Index("ix_shipments_final_next_poll", "final", "next_poll_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     carrier: Mapped[str] = mapped_column(String(20))
-    tracking_number: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str] = mapped_column(String(64), index=True)
     service: Mapped[Optional[str]] = mapped_column(String(80))
     provider: Mapped[Optional[str]] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(30), default="label_created")
+    exception: Mapped[Optional[str]] = mapped_column(String(30))
+    final: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     activated_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     delivered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_event_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    est_delivery: Mapped[Optional[dt.date]] = mapped_column(Date)
+    public_url: Mapped[Optional[str]] = mapped_column(String(500))
+    provider_ref: Mapped[Optional[str]] = mapped_column(String(100))  # the provider's tracker id
+    registered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_heard_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # webhook or poll answer
+    next_poll_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_poll_error: Mapped[Optional[str]] = mapped_column(Text)
 
     order: Mapped[Order] = relationship(back_populates="shipments")
+    events: Mapped[list["TrackingEvent"]] = relationship(back_populates="shipment",
+                                                         order_by="TrackingEvent.occurred_at")
+
+
+class TrackingEvent(db.Model):
+    """One carrier event, once (unique key), kept even before a shipment with its number exists."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (Index("ix_tracking_events_number", "tracking_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    shipment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shipments.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    carrier: Mapped[Optional[str]] = mapped_column(String(20))
+    tracking_number: Mapped[str] = mapped_column(String(64))
+    code: Mapped[Optional[str]] = mapped_column(String(60))
+    sub_code: Mapped[Optional[str]] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(30))
+    exception: Mapped[Optional[str]] = mapped_column(String(30))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    location: Mapped[Optional[str]] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivery_id: Mapped[Optional[int]] = mapped_column(ForeignKey("webhook_deliveries.id"))
+
+    shipment: Mapped[Optional[Shipment]] = relationship(back_populates="events")
+
+
+class WebhookDelivery(db.Model):
+    """A webhook exactly as it arrived, stored before it is acknowledged; processed after the commit."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_pending", "processed_at", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    headers: Mapped[str] = mapped_column(Text, default="{}")  # JSON of the headers that matter
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class OutboxMessage(db.Model):
+    """Work for the outside world (register a tracker, later mail and marketplace pushes), written in the
+    same transaction as the change that needs it and sent after the commit by the outbox job."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class Alert(db.Model):
+    """Something that needs a person: raised once per occurrence (unique key), closed when it is over."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_open", "closed_at", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"), index=True)
+    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id"))
+    shipment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shipments.id"))
+    stage: Mapped[Optional[str]] = mapped_column(String(40))
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    message: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[Optional[str]] = mapped_column(String(80))
+
+    order: Mapped[Optional[Order]] = relationship()
+    job: Mapped[Optional[Job]] = relationship()
+    shipment: Mapped[Optional[Shipment]] = relationship()
 
 
 class SchedulerJob(db.Model):

@@ -45,10 +45,15 @@ def event_json(ev: Event) -> dict:
             "actor": ev.actor, "station": ev.station, "job_id": ev.job.code if ev.job else None, "note": ev.note}
 
 
-def shipment_json(s: Shipment) -> dict:
-    return {"carrier": s.carrier, "tracking_number": s.tracking_number, "service": s.service,
-            "provider": s.provider, "status": s.status, "created_at": iso(s.created_at),
-            "activated_at": iso(s.activated_at), "delivered_at": iso(s.delivered_at)}
+def shipment_json(s: Shipment, *, with_events: bool = False) -> dict:
+    data = {"carrier": s.carrier, "tracking_number": s.tracking_number, "service": s.service,
+            "provider": s.provider, "status": s.status, "exception": s.exception, "active": s.activated_at is not None,
+            "created_at": iso(s.created_at), "activated_at": iso(s.activated_at), "delivered_at": iso(s.delivered_at),
+            "last_event_at": iso(s.last_event_at), "est_delivery": iso(s.est_delivery)}
+    if with_events:
+        data["events"] = [{"at": iso(e.occurred_at), "status": e.status, "exception": e.exception,
+                           "description": e.description, "location": e.location} for e in s.events]
+    return data
 
 
 def order_json(order: Order, *, with_events: bool = True) -> dict:
@@ -69,7 +74,7 @@ def order_json(order: Order, *, with_events: bool = True) -> dict:
         "cancelled_at": iso(order.cancelled_at),
         "jobs": [{"job_id": j.code, "description": j.description, "method": j.method, "quantity": j.quantity,
                   "stage": j.stage, "stage_entered_at": iso(j.stage_entered_at)} for j in order.jobs],
-        "shipments": [shipment_json(s) for s in order.shipments],
+        "shipments": [shipment_json(s, with_events=with_events) for s in order.shipments],
     }
     if with_events:
         data["events"] = [event_json(e) for e in order_events(order)]

@@ -65,6 +65,7 @@ class Settings:
     notifications: dict[str, dict]
     intake: dict[str, Any]
     scanning: dict[str, Any]
+    tracking: dict[str, Any]
     database_url: str
     secret_key: str
     config_path: Path | None
@@ -318,8 +319,17 @@ def _scanning(raw: dict) -> dict:
     }
 
 
+def _tracking(raw: dict) -> dict:
+    t = _table(raw.get("tracking"), "tracking")
+    _only(t, {"label_no_scan_hours", "no_movement_days"}, "tracking")
+    return {
+        "label_no_scan_hours": _num(t, "label_no_scan_hours", "tracking", 24, minimum=1, maximum=24 * 30),
+        "no_movement_days": _num(t, "no_movement_days", "tracking", 3, minimum=0.5, maximum=60),
+    }
+
+
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
-             "intake", "scanning", "database"}
+             "intake", "scanning", "tracking", "database"}
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -419,6 +429,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         notifications=_notifications(raw),
         intake=_intake(raw, printers),
         scanning=_scanning(raw),
+        tracking=_tracking(raw),
         database_url=normalise_database_url(database_url),
         secret_key=_secret_key(instance_path),
         config_path=Path(config_path) if config_path else None,

@@ -28,4 +28,7 @@ def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: st
     db.session.flush()
     record_note(order, kind="shipment", actor=actor, source=source,
                 note=f"Shipment added: {CARRIER_NAMES[carrier]} {number}")
+    from .tracking import on_shipment_added
+
+    on_shipment_added(shipment)
     return shipment

@@ -202,3 +202,39 @@ def print_labels(order_id):
     made = queue_labels(order, kind=kind, printer=printer, actor=g.actor, source="api")
     db.session.commit()
     return jsonify({"print_jobs": [print_job_json(j) for j in made]}), 202
+
+
+@bp.post("/orders/<order_id>/shipments")
+@api_role_required("operator")
+def add_shipment(order_id):
+    """{"carrier", "tracking_number", "provider"?, "service"?}: links a parcel to the order."""
+    from ..domain.carriers import CARRIERS
+    from ..queries import shipment_json
+    from ..services.shipments import add_shipment as add
+    from ..services.tracking import AGGREGATORS, OWN_CARRIER
+
+    data = json_body({"carrier", "tracking_number", "provider", "service"})
+    number = data.get("tracking_number")
+    if not isinstance(number, str) or not number.strip():
+        raise ApiError(400, "'tracking_number' is required and must be text", "tracking_number")
+    carrier = data.get("carrier")
+    if carrier is not None and (not isinstance(carrier, str) or carrier not in CARRIERS):
+        raise ApiError(400, f"'carrier' must be one of {', '.join(CARRIERS)}", "carrier")
+    provider = data.get("provider")
+    known = AGGREGATORS + tuple(OWN_CARRIER)
+    if provider is not None and (not isinstance(provider, str) or provider not in known):
+        raise ApiError(400, f"'provider' must be one of {', '.join(known)}", "provider")
+    service = _optional_text(data, "service", 80)
+    order = _order_or_404(order_id)
+    shipment = add(order, tracking_number=number, carrier=carrier, service=service, provider=provider,
+                   actor=g.actor, source="api")
+    db.session.commit()
+    return jsonify(shipment_json(shipment)), 201
+
+
+@bp.get("/alerts")
+@api_role_required("operator")
+def alerts():
+    from ..services.alerts import alert_json, open_alerts
+
+    return jsonify({"alerts": [alert_json(a) for a in open_alerts()]})

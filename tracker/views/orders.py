@@ -210,3 +210,26 @@ def cancel(code):
         db.session.rollback()
         flash(str(exc), "error")
     return _back(order.code)
+
+
+@bp.post("/orders/<code>/shipments")
+@role_required("operator")
+def add_shipment(code):
+    from ..domain.carriers import CARRIERS
+    from ..services.shipments import add_shipment as add
+
+    order = order_or_404(code)
+    number = (request.form.get("tracking_number") or "").strip()
+    carrier = request.form.get("carrier") or None
+    try:
+        if not number:
+            raise MoveRefused("enter the tracking number")
+        if carrier is not None and carrier not in CARRIERS:
+            raise MoveRefused(f"unknown carrier {carrier!r}")
+        shipment = add(order, tracking_number=number, carrier=carrier, actor=page_actor(), source="web")
+        db.session.commit()
+        flash(f"{shipment.carrier.upper()} {shipment.tracking_number} added to {order.code}.", "success")
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
+    return redirect(url_for("orders.show", code=order.code))

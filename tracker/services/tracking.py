@@ -1,0 +1,402 @@
+"""Carrier tracking: webhooks stored raw before they are acknowledged, then processed; polling as the
+fallback; every carrier event kept once; the shipment's status derived from all its events (it never goes
+back); the order moved with its shipments; carrier alerts raised and closed."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import carrier_status as cs
+from ..domain import polling
+from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE
+from ..extensions import db
+from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
+from ..settings import current_settings
+from . import orders as order_service
+from .alerts import close_alerts_except, raise_alert
+from .orders import Actor
+from .outbox import RetryLater, enqueue, handler
+
+log = logging.getLogger("tracker.tracking")
+CARRIER = Actor("carrier", None)
+AGGREGATORS = ("easypost", "aftership", "shippo")  # track any carrier; webhooks need a registration
+OWN_CARRIER = {"ups": "ups", "fedex": "fedex", "usps": "usps"}
+KEPT_HEADERS = ("content-type", "user-agent", "x-hmac-signature", "shippo-auth-signature", "aftership-hmac-sha256",
+                "x-shopify-webhook-id", "x-shopify-topic")
+
+
+def _providers():
+    from ..integrations.carriers import PROVIDERS
+
+    return PROVIDERS
+
+
+def provider_config(name: str) -> dict | None:
+    """A provider's settings when it is switched on (its credentials are set), else None."""
+    cfg = current_settings().providers.get(name)
+    if not cfg:
+        return None
+    needs = ("client_id", "client_secret") if name in OWN_CARRIER else ("api_key",)
+    return cfg if all(cfg.get(k) for k in needs) else None
+
+
+def provider_for(carrier: str | None) -> str | None:
+    """Which provider tracks a parcel: an aggregator when one is set up, else the carrier's own API."""
+    for name in AGGREGATORS:
+        if provider_config(name):
+            return name
+    own = OWN_CARRIER.get(carrier or "")
+    return own if own and provider_config(own) else None
+
+
+# -- webhooks --------------------------------------------------------------------------------------
+
+class WebhookRefused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _count(name: str) -> None:
+    row = db.session.get(Counter, name)
+    if row is None:
+        db.session.add(Counter(name=name, value=1))
+    else:
+        row.value += 1
+
+
+def _delivery_key(provider: str, body: bytes) -> str:
+    """The provider's delivery id when the body has one (EasyPost evt_..., AfterShip event_id), else a
+    hash of the body: a redelivery of the same event is the same key either way."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        ident = data.get("event_id") if provider == "aftership" else data.get("id") if provider == "easypost" else None
+        if isinstance(ident, (str, int)) and str(ident):
+            return f"{provider}:{ident}"[:120]
+    return f"{provider}:sha256:{hashlib.sha256(body).hexdigest()}"
+
+
+def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[WebhookDelivery, bool]:
+    """Verifies and stores one delivery. Returns (delivery, created); raises WebhookRefused."""
+    module = _providers().get(provider)
+    if module is None or not hasattr(module, "verify"):
+        raise WebhookRefused(404, f"no webhook for {provider!r}")
+    cfg = current_settings().providers.get(provider) or {}
+    if not cfg.get("webhook_secret"):
+        raise WebhookRefused(404, f"{provider} webhooks are not set up (no webhook_secret)")
+    if not module.verify(headers, body, query, cfg):
+        _count(f"webhook_rejected:{provider}")
+        db.session.commit()  # the count is all a bad signature changes
+        raise WebhookRefused(401, "missing or bad signature")
+    key = _delivery_key(provider, body)
+    existing = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.dedupe_key == key))
+    if existing is not None:
+        return existing, False
+    kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    delivery = WebhookDelivery(provider=provider, dedupe_key=key, headers=json.dumps(kept), body=body)
+    try:
+        with db.session.begin_nested():
+            db.session.add(delivery)
+    except IntegrityError:
+        return db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.dedupe_key == key)), False
+    return delivery, True
+
+
+def process_delivery(delivery_id: int) -> None:
+    """Parses a stored delivery and applies it. Idempotent: a processed delivery is skipped."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.processed_at is not None:
+        return
+    delivery.attempts = (delivery.attempts or 0) + 1
+    try:
+        with db.session.begin_nested():
+            update_ = _providers()[delivery.provider].parse_webhook(delivery.body)
+            ingest_update(update_, delivery_id=delivery.id, via="webhook")
+    except ValueError as exc:  # malformed: kept for inspection, not retried
+        delivery.error = f"unreadable: {exc}"[:2000]
+    delivery.processed_at = utcnow()
+    db.session.flush()
+
+
+def process_pending_deliveries(limit: int = 500) -> int:
+    """The safety net behind the after-commit processing: anything stored but not processed yet."""
+    ids = list(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))
+                                  .order_by(WebhookDelivery.id).limit(limit)))
+    for delivery_id in ids:
+        try:
+            process_delivery(delivery_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("webhook delivery %s failed", delivery_id)
+    return len(ids)
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def process_after_commit(app, delivery_id: int) -> None:
+    """Processes a just-acknowledged delivery in the background; the process-webhooks job catches any
+    that a crash left behind."""
+    global _executor
+    mode = app.config.get("WEBHOOK_PROCESSING", "thread")
+    if mode == "job":
+        return
+    if mode == "inline":
+        _process_in_app(app, delivery_id)
+        return
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
+    _executor.submit(_process_in_app, app, delivery_id)
+
+
+def _process_in_app(app, delivery_id: int) -> None:
+    with app.app_context():
+        try:
+            process_delivery(delivery_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("webhook delivery %s failed; the job will retry it", delivery_id)
+        finally:
+            db.session.remove()
+
+
+# -- events, shipments, orders -----------------------------------------------------------------------
+
+def ingest_update(update_, *, delivery_id: int | None = None, via: str = "webhook") -> Shipment | None:
+    """Stores each event once and re-derives the shipment it belongs to (if one has the number yet)."""
+    number = update_.tracking_number
+    for ev in update_.events:
+        norm = cs.normalise(update_.provider, ev.code, ev.sub_code, ev.description)
+        key = (f"{update_.provider}:{ev.provider_event_id}" if ev.provider_event_id else
+               cs.event_key(ev.carrier or update_.carrier or "", number,
+                            f"{update_.provider}:{ev.code}:{ev.sub_code}", ev.occurred_at))[:100]
+        if db.session.scalar(select(TrackingEvent.id).where(TrackingEvent.key == key)) is not None:
+            continue
+        try:
+            with db.session.begin_nested():
+                db.session.add(TrackingEvent(
+                    key=key, provider=update_.provider, carrier=ev.carrier or update_.carrier, tracking_number=number,
+                    code=(ev.code or "")[:60] or None, sub_code=(ev.sub_code or "")[:60] or None,
+                    description=(ev.description or "")[:2000], status=norm.status, exception=norm.exception,
+                    occurred_at=ev.occurred_at, location=(ev.location or "")[:200] or None, delivery_id=delivery_id))
+        except IntegrityError:
+            continue  # the same event from a concurrent delivery
+    shipment = _match(update_.carrier, number)
+    if shipment is None:
+        return None
+    if update_.est_delivery:
+        shipment.est_delivery = update_.est_delivery
+    if getattr(update_, "public_url", None):
+        shipment.public_url = update_.public_url[:500]
+    now = utcnow()
+    shipment.last_heard_at = now
+    attach_events(shipment)
+    recompute_shipment(shipment)
+    shipment.next_poll_at = polling.next_poll(shipment.status, now=now, shipment_id=shipment.id,
+                                              after_webhook=via == "webhook")
+    return shipment
+
+
+def _match(carrier: str | None, number: str) -> Shipment | None:
+    rows = list(db.session.scalars(select(Shipment).where(Shipment.tracking_number == number)))
+    if len(rows) > 1 and carrier:
+        rows = [s for s in rows if s.carrier == carrier] or rows
+    return rows[0] if rows else None
+
+
+def attach_events(shipment: Shipment) -> int:
+    """Gives a shipment the events that arrived for its number before it existed."""
+    result = db.session.execute(update(TrackingEvent).where(TrackingEvent.tracking_number == shipment.tracking_number,
+                                                            TrackingEvent.shipment_id.is_(None))
+                                .values(shipment_id=shipment.id))
+    if result.rowcount:
+        db.session.expire(shipment, ["events"])
+    return result.rowcount or 0
+
+
+def _state_of(s: Shipment) -> cs.ShipmentState:
+    return cs.ShipmentState(status=s.status, exception=s.exception, active=s.activated_at is not None,
+                            activated_at=s.activated_at, delivered_at=s.delivered_at,
+                            last_event_at=s.last_event_at, final=bool(s.final))
+
+
+def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
+    db.session.flush()
+    events = db.session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id))
+    state = cs.derive_state(cs.TrackingEventIn(key=e.key, occurred_at=e.occurred_at, status=e.status,
+                                               exception=e.exception) for e in events)
+    shipment.status, shipment.exception, shipment.final = state.status, state.exception, state.final
+    shipment.activated_at, shipment.delivered_at, shipment.last_event_at = (state.activated_at, state.delivered_at,
+                                                                            state.last_event_at)
+    _carrier_alerts_for(shipment)
+    sync_order(shipment.order)
+    return state
+
+
+def sync_order(order) -> None:
+    """Moves the order with its shipments, one stage at a time, each an audit event from the carrier."""
+    if order.stage == CANCELLED:
+        return
+    lc = current_settings().lifecycle
+    target = cs.order_carrier_stage([_state_of(s) for s in order.shipments])
+    if target is None or target not in lc or order.stage not in lc:
+        return
+    if target == LAST_PEOPLE_STAGE and order.stage != PACK_STAGE:
+        return  # a label alone moves only a packed order; carrier scans move any order
+    while lc.index(order.stage) < lc.index(target):
+        nxt = lc.next_key(order.stage)
+        if lc.index(nxt) < lc.index(LAST_PEOPLE_STAGE):
+            nxt = LAST_PEOPLE_STAGE
+        order_service.move_order(order, nxt, actor=CARRIER, source="carrier", note=_carrier_note(order, nxt))
+
+
+def _carrier_note(order, stage: str) -> str | None:
+    latest = max((s for s in order.shipments if s.last_event_at), key=lambda s: s.last_event_at, default=None)
+    if latest is None:
+        return None
+    ev = db.session.scalar(select(TrackingEvent).where(TrackingEvent.shipment_id == latest.id)
+                           .order_by(TrackingEvent.occurred_at.desc()).limit(1))
+    return f"{latest.carrier.upper()} {latest.tracking_number}: {ev.description}"[:300] if ev else None
+
+
+def on_shipment_added(shipment: Shipment) -> None:
+    """Called when a shipment is linked: picks its provider, asks for webhooks, plans the first poll,
+    and takes any events that came before it."""
+    provider = shipment.provider or provider_for(shipment.carrier)
+    shipment.provider = provider
+    now = utcnow()
+    if provider:
+        shipment.next_poll_at = now + dt.timedelta(seconds=polling.spread(shipment.id or 1, 3600))
+        if provider in AGGREGATORS:
+            enqueue("register_tracking", f"register:{provider}:{shipment.carrier}:{shipment.tracking_number}",
+                    {"shipment_id": shipment.id, "provider": provider, "tracking_number": shipment.tracking_number,
+                     "carrier": shipment.carrier}, order_id=shipment.order_id)
+    attach_events(shipment)
+    recompute_shipment(shipment)
+
+
+def _register_send(payload: dict):
+    from ..integrations.http import ProviderError
+
+    cfg = provider_config(payload["provider"])
+    if cfg is None:
+        raise RetryLater(f"{payload['provider']} is not set up", seconds=3600)
+    try:
+        return _providers()[payload["provider"]].register(cfg, payload["tracking_number"], payload.get("carrier"))
+    except ProviderError as exc:
+        if exc.retryable:
+            raise RetryLater(str(exc), seconds=exc.retry_after) from None
+        raise
+
+
+def _register_apply(payload: dict, ref) -> None:
+    shipment = db.session.get(Shipment, payload["shipment_id"])
+    if shipment is not None:
+        shipment.provider_ref = str(ref)[:100] if ref else shipment.provider_ref
+        shipment.registered_at = utcnow()
+
+
+handler("register_tracking", apply=_register_apply)(_register_send)
+
+
+# -- polling ---------------------------------------------------------------------------------------
+
+def poll_carriers(limit: int = 200, run_seconds: int = 60) -> dict:
+    """Polls the shipments that are due, within each provider's rate limit. Reads what it needs, commits,
+    then calls the provider (no transaction open during the network call), then stores the answer."""
+    from ..integrations.http import ProviderError
+
+    now = utcnow()
+    due = [(s.id, s.provider, s.tracking_number, s.carrier) for s in db.session.scalars(
+        select(Shipment).where(Shipment.final.is_(False), Shipment.provider.is_not(None),
+                               Shipment.next_poll_at.is_not(None), Shipment.next_poll_at <= now)
+        .order_by(Shipment.next_poll_at).limit(limit))]
+    db.session.commit()
+    budget = {name: max(1, int(getattr(mod, "RATE_LIMIT_PER_MINUTE", 60) * run_seconds / 60))
+              for name, mod in _providers().items()}
+    summary = {"polled": 0, "errors": 0, "skipped": 0}
+    for shipment_id, provider, number, carrier in due:
+        cfg = provider_config(provider)
+        if cfg is None or budget.get(provider, 0) <= 0:
+            summary["skipped"] += 1
+            continue
+        budget[provider] -= 1
+        try:
+            update_ = _providers()[provider].fetch(cfg, number, carrier)
+        except ProviderError as exc:
+            shipment = db.session.get(Shipment, shipment_id)
+            shipment.poll_failures = (shipment.poll_failures or 0) + 1
+            shipment.last_poll_error = str(exc)[:500]
+            shipment.next_poll_at = polling.after_error(shipment.poll_failures, now=utcnow(), retry_after=exc.retry_after)
+            if exc.status == 429:
+                budget[provider] = 0  # the provider asked us to slow down: no more calls to it this run
+            db.session.commit()
+            summary["errors"] += 1
+            continue
+        shipment = ingest_update(update_, via="poll") or db.session.get(Shipment, shipment_id)
+        shipment.poll_failures, shipment.last_poll_error = 0, None
+        if shipment.next_poll_at is None and not shipment.final:
+            shipment.next_poll_at = polling.next_poll(shipment.status, now=utcnow(), shipment_id=shipment.id)
+        db.session.commit()
+        summary["polled"] += 1
+    return summary
+
+
+# -- carrier alerts ---------------------------------------------------------------------------------
+
+def _carrier_alerts_for(shipment: Shipment) -> None:
+    """Alerts that follow from an event at once: an exception, a return."""
+    code = shipment.order.code if shipment.order else ""
+    if shipment.exception and not shipment.final:
+        raise_alert("carrier_exception", f"exception:{shipment.id}:{shipment.exception}:{shipment.last_event_at}",
+                    message=f"{code}: {shipment.carrier.upper()} {shipment.tracking_number} reports "
+                            f"{shipment.exception.replace('_', ' ')}",
+                    since=shipment.last_event_at or utcnow(), order_id=shipment.order_id, shipment_id=shipment.id)
+    if shipment.status == "returned":
+        raise_alert("carrier_return", f"returned:{shipment.id}",
+                    message=f"{code}: {shipment.carrier.upper()} {shipment.tracking_number} is being returned to the shop",
+                    since=shipment.last_event_at or utcnow(), order_id=shipment.order_id, shipment_id=shipment.id)
+
+
+def carrier_alert_sweep(now: dt.datetime | None = None) -> dict:
+    """Time-based carrier alerts: a label with no carrier scan after `label_no_scan_hours`; no movement for
+    `no_movement_days`; and closes exception alerts that a newer normal event cleared."""
+    now = now or utcnow()
+    cfg = current_settings().tracking
+    no_scan = now - dt.timedelta(hours=cfg["label_no_scan_hours"])
+    stale = now - dt.timedelta(days=cfg["no_movement_days"])
+    keep = {"label_no_scan": set(), "no_movement": set(), "carrier_exception": set()}
+    open_shipments = db.session.scalars(select(Shipment).where(Shipment.final.is_(False)))
+    for s in open_shipments:
+        code = s.order.code if s.order else ""
+        if s.order and s.order.stage == CANCELLED:
+            continue
+        if s.activated_at is None and s.created_at <= no_scan:
+            key = f"label_no_scan:{s.id}"
+            keep["label_no_scan"].add(key)
+            raise_alert("label_no_scan", key, since=s.created_at, order_id=s.order_id, shipment_id=s.id,
+                        message=f"{code}: label {s.tracking_number} created {cfg['label_no_scan_hours']:g} h ago "
+                                "and the carrier has not scanned it")
+        if s.activated_at is not None and s.last_event_at and s.last_event_at <= stale:
+            key = f"no_movement:{s.id}:{s.last_event_at.isoformat()}"
+            keep["no_movement"].add(key)
+            raise_alert("no_movement", key, since=s.last_event_at, order_id=s.order_id, shipment_id=s.id,
+                        message=f"{code}: no carrier movement on {s.tracking_number} for "
+                                f"{cfg['no_movement_days']:g} days")
+        if s.exception:
+            keep["carrier_exception"].add(f"exception:{s.id}:{s.exception}:{s.last_event_at}")
+    closed = sum(close_alerts_except(kind, keys, now=now) for kind, keys in keep.items())
+    db.session.flush()
+    return {"open": sum(len(k) for k in keep.values()), "closed": closed}

@@ -12,6 +12,8 @@ from .orders import Actor, record_note
 
 def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: str, carrier: str | None = None,
                  service: str | None = None, provider: str | None = None) -> Shipment:
+    """Links a parcel to the order. It does not move the order: the ship-out check (a scan, or a move on
+    the board) marks it labelled, and the carrier's first scan moves it on from wherever it is."""
     number = normalise_tracking(tracking_number)
     if not number or len(number) > 64:
         raise MoveRefused("a tracking number is 1 to 64 letters and digits")

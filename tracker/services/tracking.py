@@ -152,8 +152,13 @@ def process_after_commit(app, delivery_id: int) -> None:
     mode = app.config.get("WEBHOOK_PROCESSING", "thread")
     if mode == "job":
         return
-    if mode == "inline":
-        _process_in_app(app, delivery_id)
+    if mode == "inline":  # tests: process in this request, after its commit
+        try:
+            process_delivery(delivery_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("webhook delivery %s failed; the job will retry it", delivery_id)
         return
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
@@ -253,8 +258,8 @@ def sync_order(order) -> None:
     target = cs.order_carrier_stage([_state_of(s) for s in order.shipments])
     if target is None or target not in lc or order.stage not in lc:
         return
-    if target == LAST_PEOPLE_STAGE and order.stage != PACK_STAGE:
-        return  # a label alone moves only a packed order; carrier scans move any order
+    if target == LAST_PEOPLE_STAGE:
+        return  # a label alone is moved by whoever linked it (scan, page, API), not by the carrier
     while lc.index(order.stage) < lc.index(target):
         nxt = lc.next_key(order.stage)
         if lc.index(nxt) < lc.index(LAST_PEOPLE_STAGE):

@@ -19,7 +19,8 @@ def receive(provider):
     except WebhookRefused as exc:
         db.session.rollback()
         return jsonify(error=exc.message), exc.status
+    delivery_id = delivery.id
     db.session.commit()
     if created:
-        process_after_commit(current_app._get_current_object(), delivery.id)
+        process_after_commit(current_app._get_current_object(), delivery_id)
     return jsonify(ok=True, duplicate=not created), 200 if not created else 202

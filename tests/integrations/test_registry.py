@@ -32,3 +32,11 @@ def test_module_surface(name):
 
 def test_which_providers_push():
     assert {n for n, m in PROVIDERS.items() if m.WEBHOOKS} == {"easypost", "shippo", "aftership", "ups"}
+
+
+def test_tracking_update_extra_fields_are_optional():
+    from tracker.integrations.carriers import TrackingUpdate
+
+    update = TrackingUpdate(provider="ups", delivery_id=None, carrier="ups", tracking_number="1Z", events=(),
+                            est_delivery=None, public_url=None)
+    assert update.status is None and update.status_detail is None

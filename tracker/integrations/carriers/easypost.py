@@ -6,8 +6,8 @@ Config ([providers.easypost]): api_key, webhook_secret, base_url (default https:
   `result`, with `tracking_details` oldest first. The body is signed: `X-Hmac-Signature:
   hmac-sha256-hex=<hex of HMAC-SHA256(raw body, key = the NFKD-normalised webhook secret)>`.
 - Polling: GET /v2/trackers?tracking_code=... (HTTP basic auth, the API key as user name). A number
-  EasyPost does not know yet is registered with POST /v2/trackers, which EasyPost documents as
-  idempotent for the same code and carrier (it answers the existing tracker instead of a new one).
+  EasyPost does not know yet is registered with POST /v2/trackers, which answers the existing tracker
+  for a code and carrier already tracked in the last three months instead of creating another.
 - Registering: needed for webhooks to flow; POST /v2/trackers answers the tracker id (trk_...).
   EasyPost bills per tracker created, not per update, so registering twice costs nothing more.
 """

@@ -127,6 +127,70 @@ def board_case(active: int, history: int, database_url: str | None, n: int) -> d
             "check_p50": statistics.median(check), "check_p95": pct(check, 95)}
 
 
+WEBHOOK_SECRET = "bench-webhook-secret"
+
+
+def webhook_case(total: int, concurrency: int, database_url: str | None) -> dict:
+    """EasyPost deliveries over HTTP, 30% of them redeliveries, from `concurrency` senders at once; then
+    counts what the database kept: every acknowledged unique delivery, once."""
+    import hashlib
+    import hmac
+    import json
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp) / "instance"
+        config = Path(tmp) / "config.toml"
+        config.write_text('[providers.easypost]\napi_key = "bench"\nwebhook_secret = "' + WEBHOOK_SECRET + '"\n'
+                          'base_url = "http://127.0.0.1:9"\n')
+        env = prepare_database(instance, database_url, 100, 0)
+        env["TRACKER_CONFIG"] = str(config)
+        template = json.loads((ROOT / "tests" / "integrations" / "fixtures" / "easypost_tracker_updated.json").read_text())
+        unique = []
+        for i in range(int(total * 0.7)):
+            event = json.loads(json.dumps(template))
+            event["id"] = f"evt_bench_{i:06d}"
+            event["result"]["tracking_code"] = f"1Z999AA1{i % 500:010d}"
+            unique.append(json.dumps(event).encode())
+        rng = random.Random(3)
+        bodies = unique + [rng.choice(unique) for _ in range(total - len(unique))]
+        rng.shuffle(bodies)
+        server = Server(env)
+        acknowledged = set()
+        lat = []
+        try:
+            def send(body):
+                sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+                req = urllib.request.Request(server.base + "/webhooks/easypost", data=body, method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "X-Hmac-Signature": f"hmac-sha256-hex={sig}"})
+                t = time.perf_counter()
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    resp.read()
+                    status = resp.status
+                return body, status, (time.perf_counter() - t) * 1000
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                for body, status, ms in pool.map(send, bodies):
+                    lat.append(ms)
+                    if status in (200, 202):
+                        acknowledged.add(json.loads(body)["id"])
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.stop()
+        check = ("from tracker import create_app\nfrom tracker.extensions import db\n"
+                 "from tracker.models import WebhookDelivery\napp = create_app()\n"
+                 "with app.app_context():\n"
+                 "    print(','.join(k.split(':',1)[1] for k in db.session.scalars(db.select(WebhookDelivery.dedupe_key))))\n")
+        out = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        stored = set(filter(None, out.stdout.strip().split(",")))
+    return {"total": total, "concurrency": concurrency, "rate": total / elapsed, "p50": statistics.median(lat),
+            "p99": pct(lat, 99), "acknowledged": len(acknowledged), "stored": len(stored),
+            "lost": len(acknowledged - stored)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Inktrail benchmarks (real server, real HTTP on loopback).")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
@@ -150,6 +214,13 @@ def main(argv=None) -> int:
         ratio = by[(2000, big)]["render_p50"] / by[(2000, small)]["render_p50"]
         print(f"render at 2,000 active jobs: history {big:,} / history {small:,} = {ratio:.2f}x "
               "(1.0 means history costs nothing)")
+    total = 1000 if args.quick else 5000
+    print(f"\nWebhooks on {db_name}: EasyPost deliveries over HTTP, 30% redeliveries")
+    print(f"{'deliveries':>10} {'senders':>8} {'per second':>10} {'p50 ms':>7} {'p99 ms':>7} {'acked':>6} {'stored':>6} {'lost':>5}")
+    for conc in (1, 8):
+        w = webhook_case(total, conc, args.database_url)
+        print(f"{w['total']:>10,} {w['concurrency']:>8} {w['rate']:>10,.0f} {w['p50']:>7.2f} {w['p99']:>7.2f} "
+              f"{w['acknowledged']:>6} {w['stored']:>6} {w['lost']:>5}")
     if (2000, 100_000) in by:
         r = by[(2000, 100_000)]
         print(f"aim: board under 150 ms at 2,000 active jobs with 100,000 history -> p95 {r['render_p95']:.1f} ms "

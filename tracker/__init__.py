@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 from .extensions import csrf, db, login_manager, migrate
 from .settings import load_settings
@@ -43,7 +45,40 @@ def _sqlite_begin(conn):
     from flask import has_request_context, request
 
     reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
-    conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+    if reading:
+        conn.exec_driver_sql("BEGIN")
+        return
+    # Writers of this process queue on a plain lock first: SQLite's own busy handler waits in growing
+    # sleeps (up to 100 ms each), which turns a short queue of writers into long tail latencies.
+    lock = _WRITE_LOCKS.setdefault(str(conn.engine.url), threading.Lock())
+    if lock.acquire(timeout=5):  # after that, SQLite's busy_timeout decides, as it would without the lock
+        conn.info["inktrail_write_lock"] = lock
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _release_write_lock(info) -> None:
+    lock = info.pop("inktrail_write_lock", None)
+    if lock is not None:
+        lock.release()
+
+
+@event.listens_for(Engine, "commit")
+def _sqlite_commit(conn):
+    _release_write_lock(conn.info)
+
+
+@event.listens_for(Engine, "rollback")
+def _sqlite_rollback(conn):
+    _release_write_lock(conn.info)
+
+
+@event.listens_for(Pool, "checkin")
+def _pool_checkin(dbapi_connection, record):
+    if record is not None:
+        _release_write_lock(record.info)
 
 
 def create_app(overrides: dict | None = None) -> Flask:

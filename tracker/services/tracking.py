@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -29,7 +29,7 @@ CARRIER = Actor("carrier", None)
 AGGREGATORS = ("easypost", "aftership", "shippo")  # track any carrier; webhooks need a registration
 OWN_CARRIER = {"ups": "ups", "fedex": "fedex", "usps": "usps"}
 KEPT_HEADERS = ("content-type", "user-agent", "x-hmac-signature", "shippo-auth-signature", "aftership-hmac-sha256",
-                "x-shopify-webhook-id", "x-shopify-topic")
+                "x-shopify-webhook-id", "x-shopify-topic")  # never the UPS credential: it is the secret itself
 
 
 def _providers():
@@ -86,8 +86,8 @@ def _delivery_key(provider: str, body: bytes) -> str:
     return f"{provider}:sha256:{hashlib.sha256(body).hexdigest()}"
 
 
-def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[WebhookDelivery, bool]:
-    """Verifies and stores one delivery. Returns (delivery, created); raises WebhookRefused."""
+def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[int, bool]:
+    """Verifies and stores one delivery. Returns (delivery id, created); raises WebhookRefused."""
     module = _providers().get(provider)
     if module is None or not hasattr(module, "verify"):
         raise WebhookRefused(404, f"no webhook for {provider!r}")
@@ -99,17 +99,21 @@ def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[Webhook
         db.session.commit()  # the count is all a bad signature changes
         raise WebhookRefused(401, "missing or bad signature")
     key = _delivery_key(provider, body)
-    existing = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.dedupe_key == key))
-    if existing is not None:
-        return existing, False
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
-    delivery = WebhookDelivery(provider=provider, dedupe_key=key, headers=json.dumps(kept), body=body)
-    try:
-        with db.session.begin_nested():
-            db.session.add(delivery)
-    except IntegrityError:
-        return db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.dedupe_key == key)), False
-    return delivery, True
+    # One statement on the hot path: insert unless the key is there, and say which happened.
+    table = WebhookDelivery.__table__
+    values = {"provider": provider, "dedupe_key": key, "headers": json.dumps(kept), "body": body,
+              "received_at": utcnow(), "attempts": 0}
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    new_id = db.session.execute(dialect_insert(table).values(**values)
+                                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                .returning(table.c.id)).scalar()
+    if new_id is not None:
+        return new_id, True
+    return db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.dedupe_key == key)), False
 
 
 def process_delivery(delivery_id: int) -> None:
@@ -118,37 +122,72 @@ def process_delivery(delivery_id: int) -> None:
     if delivery is None or delivery.processed_at is not None:
         return
     delivery.attempts = (delivery.attempts or 0) + 1
+    from ..integrations.carriers import UnsupportedEvent
+
     try:
         with db.session.begin_nested():
             update_ = _providers()[delivery.provider].parse_webhook(delivery.body)
             ingest_update(update_, delivery_id=delivery.id, via="webhook")
+    except UnsupportedEvent as exc:  # a real delivery about something else (a batch, a label): nothing to do
+        delivery.error = f"ignored: {exc}"[:2000]
     except ValueError as exc:  # malformed: kept for inspection, not retried
         delivery.error = f"unreadable: {exc}"[:2000]
     delivery.processed_at = utcnow()
     db.session.flush()
 
 
-def process_pending_deliveries(limit: int = 500) -> int:
-    """The safety net behind the after-commit processing: anything stored but not processed yet."""
+def process_pending_deliveries(limit: int = 500, batch: int = 5) -> int:
+    """Processes what is stored but not processed yet, in order, committing every `batch` deliveries
+    (each inside its own savepoint, so one bad delivery spoils nothing else)."""
     ids = list(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))
                                   .order_by(WebhookDelivery.id).limit(limit)))
-    for delivery_id in ids:
+    for n, delivery_id in enumerate(ids, start=1):
         try:
-            process_delivery(delivery_id)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
+            with db.session.begin_nested():
+                process_delivery(delivery_id)
+        except Exception as exc:
             log.exception("webhook delivery %s failed", delivery_id)
+            failed = db.session.get(WebhookDelivery, delivery_id)
+            failed.attempts = (failed.attempts or 0) + 1
+            failed.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            if failed.attempts >= 5:
+                failed.processed_at = utcnow()  # parked for a person to look at; never lost
+        if n % batch == 0:
+            db.session.commit()
+    db.session.commit()
     return len(ids)
 
 
-_executor: ThreadPoolExecutor | None = None
+class _Worker:
+    """One background thread per process that drains stored deliveries in order, woken after each commit."""
+
+    def __init__(self, app):
+        self.app = app
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            with self.app.app_context():
+                try:
+                    while process_pending_deliveries(limit=200):
+                        pass
+                except Exception:
+                    log.exception("processing webhook deliveries failed; the job will retry")
+                finally:
+                    db.session.remove()
+
+
+_workers: dict[int, _Worker] = {}
+_workers_lock = threading.Lock()
 
 
 def process_after_commit(app, delivery_id: int) -> None:
     """Processes a just-acknowledged delivery in the background; the process-webhooks job catches any
     that a crash left behind."""
-    global _executor
     mode = app.config.get("WEBHOOK_PROCESSING", "thread")
     if mode == "job":
         return
@@ -160,21 +199,9 @@ def process_after_commit(app, delivery_id: int) -> None:
             db.session.rollback()
             log.exception("webhook delivery %s failed; the job will retry it", delivery_id)
         return
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
-    _executor.submit(_process_in_app, app, delivery_id)
-
-
-def _process_in_app(app, delivery_id: int) -> None:
-    with app.app_context():
-        try:
-            process_delivery(delivery_id)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            log.exception("webhook delivery %s failed; the job will retry it", delivery_id)
-        finally:
-            db.session.remove()
+    with _workers_lock:
+        worker = _workers.get(id(app)) or _workers.setdefault(id(app), _Worker(app))
+    worker.wake.set()
 
 
 # -- events, shipments, orders -----------------------------------------------------------------------

@@ -15,11 +15,10 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 def receive(provider):
     body = request.get_data(cache=False)
     try:
-        delivery, created = receive_webhook(provider, request.headers, body, request.args)
+        delivery_id, created = receive_webhook(provider, request.headers, body, request.args)
     except WebhookRefused as exc:
         db.session.rollback()
         return jsonify(error=exc.message), exc.status
-    delivery_id = delivery.id
     db.session.commit()
     if created:
         process_after_commit(current_app._get_current_object(), delivery_id)

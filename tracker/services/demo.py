@@ -142,11 +142,7 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
             order.shipments.append(Shipment(carrier=carrier, tracking_number=fmt.format(rng.randint(1, 10**8)),
                                             service=service, status="label_created", created_at=t))
     if final in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
-        for s in order.shipments:
-            s.status = final if final != "picked_up" else "in_transit"
-            s.activated_at = order.stage_entered_at
-            if final == "delivered":
-                s.delivered_at = order.stage_entered_at
+        _demo_tracking(order, rng)
     db.session.flush()
 
 
@@ -164,3 +160,28 @@ def _demo_batches(rng) -> None:
         codes = on_press[i * 3:(i + 1) * 3]
         if codes:
             create_batch(codes, station=presses[0], actor=Actor("maria", "manager"), name=name)
+
+
+CARRIER_WORDS = {"picked_up": "Picked up by the carrier", "in_transit": "Departed sort facility",
+                 "out_for_delivery": "Out for delivery", "delivered": "Delivered, front door"}
+
+
+def _demo_tracking(order, rng) -> None:
+    """Carrier events that match the order's carrier moves, so its page shows a real-looking history."""
+    from ..models import Event, TrackingEvent
+    from .tracking import recompute_shipment
+
+    moves = list(db.session.scalars(select(Event).where(Event.order_id == order.id, Event.source == "carrier",
+                                                        Event.job_id.is_(None)).order_by(Event.id)))
+    city, region = order.ship_city or "Denver", order.ship_region or "CO"
+    for shipment in order.shipments:
+        for ev in moves:
+            if ev.to_stage not in CARRIER_WORDS:
+                continue
+            where = "PORTLAND, OR" if ev.to_stage == "picked_up" else f"{city.upper()}, {region}"
+            db.session.add(TrackingEvent(
+                key=f"demo:{shipment.tracking_number}:{ev.to_stage}", shipment_id=shipment.id, provider="demo",
+                carrier=shipment.carrier, tracking_number=shipment.tracking_number, code=ev.to_stage,
+                description=CARRIER_WORDS[ev.to_stage], status=ev.to_stage, occurred_at=ev.at, location=where))
+        db.session.flush()
+        recompute_shipment(shipment)

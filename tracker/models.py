@@ -278,6 +278,8 @@ class Shipment(db.Model):
     next_poll_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_poll_error: Mapped[Optional[str]] = mapped_column(Text)
+    label_data: Mapped[Optional[bytes]] = mapped_column(LargeBinary, deferred=True)  # the carrier's label file
+    label_format: Mapped[Optional[str]] = mapped_column(String(10))  # zpl or pdf
 
     order: Mapped[Order] = relationship(back_populates="shipments")
     events: Mapped[list["TrackingEvent"]] = relationship(back_populates="shipment",

@@ -11,7 +11,7 @@ from .domain.codes import parse_scan
 from .domain.lifecycle import CANCELLED, FINAL_STAGE
 from .domain.sla import due_range
 from .extensions import db
-from .models import Batch, Event, Job, Order, Shipment, utcnow
+from .models import Alert, Batch, Event, Job, Order, Shipment, utcnow
 from .settings import current_settings
 
 
@@ -38,6 +38,11 @@ def order_events(order: Order) -> list[Event]:
     return list(db.session.scalars(
         select(Event).where(Event.order_id == order.id).options(selectinload(Event.job)).order_by(Event.id)
     ))
+
+
+def order_alerts(order: Order) -> list[Alert]:
+    return list(db.session.scalars(select(Alert).where(Alert.order_id == order.id, Alert.closed_at.is_(None))
+                                   .order_by(Alert.since)))
 
 
 def event_json(ev: Event) -> dict:

@@ -199,3 +199,54 @@ def test_packing_at_a_station_with_a_printer_prints_the_packing_slip_there(tmp_p
     with app.app_context():
         (job,) = db.session.scalars(select(PrintJob)).all()
         assert (job.kind, job.printer, job.order.code) == ("packing", "bench", "A1001")
+
+
+def test_carrier_label_files_pass_through_unchanged(tmp_path):
+    from tests.conftest import login
+    from tests.factories import make_order
+    from tracker.services.shipments import add_shipment
+
+    zpl = b"^XA^FO50,50^A0N,40,40^FDUPS GROUND 1Z999AA10123456784^FS^BCN,100^FD1Z999AA10123456784^FS^XZ"
+    with FakePrinter() as zebra:
+        app = build_app(tmp_path, config={"printers": {"zebra": {"driver": "zpl", "host": "127.0.0.1",
+                                                                 "port": zebra.port},
+                                                       "office": {"driver": "cups", "queue": "Rollo"}}})
+        with app.app_context():
+            order = make_order([("Tee", "dtg", 3)])
+            add_shipment(order, tracking_number="1Z999AA10123456784", actor=MANAGER, source="web")
+            db.session.commit()
+        client = login(app.test_client(), "operator")
+        import io
+
+        bad = client.post("/orders/A1001/shipments/1Z999AA10123456784/label",
+                          data={"csrf_token": client.csrf_token, "label": (io.BytesIO(b"hello"), "label.txt")},
+                          content_type="multipart/form-data", follow_redirects=True)
+        assert "must be a ZPL file" in bad.get_data(as_text=True)
+        ok = client.post("/orders/A1001/shipments/1Z999AA10123456784/label",
+                         data={"csrf_token": client.csrf_token, "label": (io.BytesIO(zpl), "label.zpl")},
+                         content_type="multipart/form-data", follow_redirects=True)
+        assert "ZPL label attached" in ok.get_data(as_text=True)
+        # A ZPL label cannot go to the CUPS (PDF) printer; it can go to the Zebra.
+        refused = client.post("/orders/A1001/shipments/1Z999AA10123456784/print",
+                              data={"csrf_token": client.csrf_token, "printer": "office"}, follow_redirects=True)
+        assert "send ZPL labels to a ZPL printer" in refused.get_data(as_text=True)
+        client.post("/orders/A1001/shipments/1Z999AA10123456784/print",
+                    data={"csrf_token": client.csrf_token, "printer": "zebra"})
+        with app.app_context():
+            assert run_job("print-queue")["printed"] == 1
+        (got,) = zebra.wait_for(1)
+    assert got == zpl  # byte for byte
+
+
+def test_pdf_label_to_a_zpl_printer_is_refused_with_the_way_out(tmp_path):
+    from tests.factories import make_order
+    from tracker.domain.lifecycle import MoveRefused
+    from tracker.services.shipments import add_shipment, attach_label
+
+    app = build_app(tmp_path, config={"printers": {"zebra": {"driver": "zpl", "host": "127.0.0.1", "port": 9}}})
+    with app.app_context():
+        order = make_order([("Tee", "dtg", 3)])
+        s = add_shipment(order, tracking_number="1Z999AA10123456784", actor=MANAGER, source="web")
+        assert attach_label(s, b"%PDF-1.7\n...", actor=MANAGER, source="web") == "pdf"
+        with pytest.raises(MoveRefused, match="PDF labels print through CUPS"):
+            printing.queue_carrier_label(s, printer="zebra", actor=MANAGER)

@@ -225,3 +225,22 @@ def test_shipments_api_refuses_bad_input(tracking_app):
     other, _ = packed_order(tracking_app, "1Z999AA10123456799", "ups")
     taken = api.post(f"/api/orders/{code}/shipments", json={"tracking_number": "1Z999AA10123456799"})
     assert taken.status_code == 409 and other in taken.json["error"]
+
+
+def test_shipment_api_takes_the_carrier_label_file(tracking_app):
+    import base64
+
+    code, api = packed_order(tracking_app, "1Z999AA10123456784", "ups")
+    zpl = b"^XA^FDlabel^FS^XZ"
+    ok = api.post(f"/api/orders/{code}/shipments", json={"tracking_number": "1Z999AA10123456799",
+                                                         "label_base64": base64.b64encode(zpl).decode()})
+    assert ok.status_code == 201
+    with tracking_app.app_context():
+        s = db.session.scalars(select(Shipment).where(Shipment.tracking_number == "1Z999AA10123456799")).one()
+        assert (s.label_format, s.label_data) == ("zpl", zpl)
+    bad = api.post(f"/api/orders/{code}/shipments", json={"tracking_number": "1Z999AA10123456788",
+                                                          "label_base64": "not base64!"})
+    assert bad.status_code == 400 and bad.json["field"] == "label_base64"
+    junk = api.post(f"/api/orders/{code}/shipments", json={"tracking_number": "1Z999AA10123456788",
+                                                           "label_base64": base64.b64encode(b"hello").decode()})
+    assert junk.status_code == 409 and "ZPL file" in junk.json["error"]

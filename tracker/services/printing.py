@@ -73,6 +73,26 @@ def queue_labels(order: Order, *, kind: str = "job", printer: str | None = None,
     return made
 
 
+def queue_carrier_label(shipment, *, printer: str | None, actor: Actor, source: str = "web") -> PrintJob:
+    """The carrier's own label file, unchanged: ZPL to a ZPL printer (or the file printer), PDF through CUPS."""
+    if not shipment.label_format:
+        raise MoveRefused(f"{shipment.tracking_number} has no carrier label file; attach one first")
+    name, cfg = printer_or_error(printer)
+    takes = drivers.payload_format(cfg)
+    if shipment.label_format != takes:
+        if shipment.label_format == "pdf":
+            raise MoveRefused(f"{name} cannot print a PDF label: PDF labels print through CUPS "
+                              "(a [printers.NAME] with driver = \"cups\"), or open the PDF and print it")
+        raise MoveRefused(f"{name} prints {takes.upper()}, not ZPL: send ZPL labels to a ZPL printer")
+    job = PrintJob(printer=name, kind="carrier", format=shipment.label_format, payload=shipment.label_data,
+                   order_id=shipment.order_id, requested_by=actor.name)
+    db.session.add(job)
+    db.session.flush()
+    record_note(shipment.order, kind="print", actor=actor, source=source,
+                note=f"Carrier label {shipment.tracking_number} queued for printer {name}")
+    return job
+
+
 def queue_test_print(printer: str, *, actor: Actor) -> PrintJob:
     from ..labels.test_page import test_label
 

@@ -34,3 +34,32 @@ def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: st
 
     on_shipment_added(shipment)
     return shipment
+
+
+MAX_LABEL_BYTES = 2 * 1024 * 1024
+
+
+def label_format_of(data: bytes) -> str | None:
+    """zpl or pdf from the file's own bytes (not its name)."""
+    head = data[:2048].lstrip()
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if b"^XA" in head.upper():
+        return "zpl"
+    return None
+
+
+def attach_label(shipment: Shipment, data: bytes, *, actor: Actor, source: str) -> str:
+    """Keeps the carrier's label file with the shipment, to print from the print queue."""
+    if not data:
+        raise MoveRefused("the label file is empty")
+    if len(data) > MAX_LABEL_BYTES:
+        raise MoveRefused("the label file is larger than 2 MB")
+    fmt = label_format_of(data)
+    if fmt is None:
+        raise MoveRefused("a carrier label must be a ZPL file (for Zebra-type printers) or a PDF")
+    shipment.label_data, shipment.label_format = data, fmt
+    record_note(shipment.order, kind="shipment", actor=actor, source=source,
+                note=f"Carrier label ({fmt.upper()}) attached to {shipment.tracking_number}")
+    db.session.flush()
+    return fmt

@@ -207,13 +207,25 @@ def print_labels(order_id):
 @bp.post("/orders/<order_id>/shipments")
 @api_role_required("operator")
 def add_shipment(order_id):
-    """{"carrier", "tracking_number", "provider"?, "service"?}: links a parcel to the order."""
+    """{"carrier", "tracking_number", "provider"?, "service"?, "label_base64"?}: links a parcel to the
+    order; label_base64 is the carrier's label file (ZPL or PDF), kept to print later."""
+    import base64
+    import binascii
+
     from ..domain.carriers import CARRIERS
     from ..queries import shipment_json
     from ..services.shipments import add_shipment as add
     from ..services.tracking import AGGREGATORS, OWN_CARRIER
 
-    data = json_body({"carrier", "tracking_number", "provider", "service"})
+    data = json_body({"carrier", "tracking_number", "provider", "service", "label_base64"})
+    label = data.get("label_base64")
+    if label is not None:
+        try:
+            label = base64.b64decode(label, validate=True) if isinstance(label, str) else None
+        except (binascii.Error, ValueError):
+            label = None
+        if label is None:
+            raise ApiError(400, "'label_base64' must be the label file in base64", "label_base64")
     number = data.get("tracking_number")
     if not isinstance(number, str) or not number.strip():
         raise ApiError(400, "'tracking_number' is required and must be text", "tracking_number")
@@ -228,6 +240,10 @@ def add_shipment(order_id):
     order = _order_or_404(order_id)
     shipment = add(order, tracking_number=number, carrier=carrier, service=service, provider=provider,
                    actor=g.actor, source="api")
+    if label is not None:
+        from ..services.shipments import attach_label
+
+        attach_label(shipment, label, actor=g.actor, source="api")
     db.session.commit()
     return jsonify(shipment_json(shipment)), 201
 

@@ -13,7 +13,7 @@ from ..domain.lifecycle import MoveRefused
 from ..extensions import db
 from ..forms import CancelForm, MoveForm, OrderForm
 from ..models import utcnow
-from ..queries import order_events, search_orders, stage_counts, tracking_url
+from ..queries import order_alerts, order_events, search_orders, stage_counts, tracking_url
 from ..services import orders as order_service
 from ..settings import current_settings
 from . import job_or_404, order_or_404
@@ -131,7 +131,7 @@ def show(code):
     return render_template("orders/show.html", order=order, events=order_events(order),
                            tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),
                            people_stages=lc.people_stages(), job_stages=lc.job_stages(),
-                           shop_printers=list(current_settings().printers))
+                           shop_printers=list(current_settings().printers), alerts=order_alerts(order))
 
 
 @bp.get("/jobs/<code>")
@@ -229,6 +229,50 @@ def add_shipment(code):
         shipment = add(order, tracking_number=number, carrier=carrier, actor=page_actor(), source="web")
         db.session.commit()
         flash(f"{shipment.carrier.upper()} {shipment.tracking_number} added to {order.code}.", "success")
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
+    return redirect(url_for("orders.show", code=order.code))
+
+
+def _shipment_of(order, number: str):
+    found = next((s for s in order.shipments if s.tracking_number == number.strip().upper()), None)
+    if found is None:
+        raise MoveRefused(f"{order.code} has no shipment {number}")
+    return found
+
+
+@bp.post("/orders/<code>/shipments/<number>/label")
+@role_required("operator")
+def attach_carrier_label(code, number):
+    from ..services.shipments import MAX_LABEL_BYTES, attach_label
+
+    order = order_or_404(code)
+    upload = request.files.get("label")
+    try:
+        shipment = _shipment_of(order, number)
+        if upload is None or not upload.filename:
+            raise MoveRefused("choose the carrier's label file (ZPL or PDF)")
+        fmt = attach_label(shipment, upload.read(MAX_LABEL_BYTES + 1), actor=page_actor(), source="web")
+        db.session.commit()
+        flash(f"{fmt.upper()} label attached to {shipment.tracking_number}.", "success")
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
+    return redirect(url_for("orders.show", code=order.code))
+
+
+@bp.post("/orders/<code>/shipments/<number>/print")
+@role_required("operator")
+def print_carrier_label(code, number):
+    from ..services.printing import queue_carrier_label
+
+    order = order_or_404(code)
+    try:
+        job = queue_carrier_label(_shipment_of(order, number), printer=request.form.get("printer") or None,
+                                  actor=page_actor())
+        db.session.commit()
+        flash(f"Carrier label queued for {job.printer}.", "success")
     except MoveRefused as exc:
         db.session.rollback()
         flash(str(exc)[:1].upper() + str(exc)[1:], "error")

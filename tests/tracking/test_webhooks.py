@@ -3,7 +3,6 @@ out-of-order events, events that arrive before their shipment, and a flood with 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import json

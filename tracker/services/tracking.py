@@ -9,13 +9,12 @@ import json
 import logging
 import threading
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import carrier_status as cs
 from ..domain import polling
-from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE
+from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE
 from ..extensions import db
 from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
 from ..settings import current_settings

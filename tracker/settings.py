@@ -321,9 +321,9 @@ def _scanning(raw: dict) -> dict:
 
 def _tracking(raw: dict) -> dict:
     t = _table(raw.get("tracking"), "tracking")
-    _only(t, {"label_no_scan_hours", "no_movement_days"}, "tracking")
+    _only(t, {"label_no_scan_days", "no_movement_days"}, "tracking")
     return {
-        "label_no_scan_hours": _num(t, "label_no_scan_hours", "tracking", 24, minimum=1, maximum=24 * 30),
+        "label_no_scan_days": _num(t, "label_no_scan_days", "tracking", 1, minimum=0.1, maximum=30),
         "no_movement_days": _num(t, "no_movement_days", "tracking", 3, minimum=0.5, maximum=60),
     }
 

@@ -145,7 +145,7 @@ def test_a_webhook_resets_the_polling_clock(provider):
 
 
 def test_carrier_alerts_label_without_scan_and_no_movement(provider):
-    app, server, number, carrier = provider("fedex", tracking={"label_no_scan_hours": 24, "no_movement_days": 3})
+    app, server, number, carrier = provider("fedex", tracking={"label_no_scan_days": 1, "no_movement_days": 3})
     with time_machine.travel(T0, tick=False) as clock:
         code, api = ship(app, number, carrier)
         with app.app_context():
@@ -153,12 +153,15 @@ def test_carrier_alerts_label_without_scan_and_no_movement(provider):
             db.session.commit()
             run_job("carrier-alerts")
             assert api.get("/api/alerts").json["alerts"] == []
-            clock.shift(dt.timedelta(hours=25))
+            clock.shift(dt.timedelta(hours=25))  # Monday afternoon: Sunday did not count
+            run_job("carrier-alerts")
+            assert api.get("/api/alerts").json["alerts"] == []
+            clock.shift(dt.timedelta(hours=15))  # Tuesday 08:00 UTC: one working day has passed
             run_job("carrier-alerts")
             run_job("carrier-alerts")  # once only
             alerts = api.get("/api/alerts").json["alerts"]
             assert [(a["kind"], a["order_id"]) for a in alerts] == [("label_no_scan", code)]
-            assert "not scanned" in alerts[0]["message"]
+            assert "not scanned" in alerts[0]["message"]  # T0 is a Sunday: one working day ends Tuesday 00:00 local
             # The carrier scans it: the alert closes at the next sweep.
             from tracker.integrations.carriers import CarrierEvent, TrackingUpdate
             from tracker.services.tracking import ingest_update

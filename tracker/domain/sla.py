@@ -35,3 +35,20 @@ def due_range(bucket: str, today: dt.date) -> tuple[dt.date | None, dt.date | No
     if bucket == "week":
         return today, today + dt.timedelta(days=7)
     raise ValueError(f"unknown due filter {bucket!r}")
+
+
+def add_business_days(start: dt.datetime, days: float, tz) -> dt.datetime:
+    """`days` working days after `start`, skipping Saturdays and Sundays in the shop's time zone (the
+    shop calendar with hours and holidays comes with the stall checks). Start on a weekend counts from
+    the next Monday's midnight."""
+    local = start.astimezone(tz)
+    while local.weekday() >= 5:
+        local = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    remaining = dt.timedelta(days=days)
+    while remaining > dt.timedelta(0):
+        step = min(remaining, dt.timedelta(days=1))
+        local = (local + step).astimezone(tz)
+        remaining -= step
+        while local.weekday() >= 5:
+            local = (local + dt.timedelta(days=1)).astimezone(tz)
+    return local.astimezone(dt.timezone.utc)

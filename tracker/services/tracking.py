@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain import carrier_status as cs
 from ..domain import polling
+from ..domain.sla import add_business_days
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE
 from ..extensions import db
 from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
@@ -402,11 +403,11 @@ def _carrier_alerts_for(shipment: Shipment) -> None:
 
 
 def carrier_alert_sweep(now: dt.datetime | None = None) -> dict:
-    """Time-based carrier alerts: a label with no carrier scan after `label_no_scan_hours`; no movement for
+    """Time-based carrier alerts: a label with no carrier scan after `label_no_scan_days` working days; no movement for
     `no_movement_days`; and closes exception alerts that a newer normal event cleared."""
     now = now or utcnow()
     cfg = current_settings().tracking
-    no_scan = now - dt.timedelta(hours=cfg["label_no_scan_hours"])
+    tz = current_settings().shop.tz
     stale = now - dt.timedelta(days=cfg["no_movement_days"])
     keep = {"label_no_scan": set(), "no_movement": set(), "carrier_exception": set()}
     open_shipments = db.session.scalars(select(Shipment).where(Shipment.final.is_(False)))
@@ -414,11 +415,11 @@ def carrier_alert_sweep(now: dt.datetime | None = None) -> dict:
         code = s.order.code if s.order else ""
         if s.order and s.order.stage == CANCELLED:
             continue
-        if s.activated_at is None and s.created_at <= no_scan:
+        if s.activated_at is None and add_business_days(s.created_at, cfg["label_no_scan_days"], tz) <= now:
             key = f"label_no_scan:{s.id}"
             keep["label_no_scan"].add(key)
             raise_alert("label_no_scan", key, since=s.created_at, order_id=s.order_id, shipment_id=s.id,
-                        message=f"{code}: label {s.tracking_number} created {cfg['label_no_scan_hours']:g} h ago "
+                        message=f"{code}: label {s.tracking_number} created {s.created_at.astimezone(tz):%a %b %d} "
                                 "and the carrier has not scanned it")
         if s.activated_at is not None and s.last_event_at and s.last_event_at <= stale:
             key = f"no_movement:{s.id}:{s.last_event_at.isoformat()}"

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 from .settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +104,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # a tablet's board stays open all day
     )
     app.config.update(overrides)
+    if "RATELIMIT_ENABLED" not in overrides:  # the public page's rate limit: off in tests unless asked for
+        app.config["RATELIMIT_ENABLED"] = not app.config.get("TESTING", False)
     if "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
         sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 5}} if sqlite else {"pool_pre_ping": True}
@@ -116,6 +118,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                      render_item=render_migration_item)
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
     from . import auth, errors, templating
     auth.init_app(app)

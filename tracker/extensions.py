@@ -1,6 +1,8 @@
 """Extensions, created unbound; create_app() binds them."""
 from __future__ import annotations
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,3 +27,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# Rate limits apply only where a route asks (the public tracking page); in-memory storage, per client IP.
+# Off in tests unless a test sets RATELIMIT_ENABLED=True.
+limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])

@@ -114,3 +114,10 @@ def carrier_alerts():
     from .services.tracking import carrier_alert_sweep
 
     return carrier_alert_sweep()
+
+
+@register("delay-notices", 1800, "tells customers before they notice: estimate past the promised date, a stalled job")
+def delay_notices():
+    from .services.notifications import delay_sweep
+
+    return delay_sweep()

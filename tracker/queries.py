@@ -228,8 +228,88 @@ CUSTOMER_WORDS = {
 }
 
 
+HISTORY_DAYS = 120  # how far back the shop's own history counts for the estimate
+HISTORY_ROWS = 20_000
+CARRIER_NAMES = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "dhl": "DHL"}
+
+
+def typical_stage_hours(lc, tz, now: dt.datetime | None = None) -> dict:
+    """stage key -> eta.Typical: the median working hours orders spent in each people-moved stage over the
+    last HISTORY_DAYS (order-level moves only), or the stage's SLA while fewer than eta.MIN_SAMPLES."""
+    from .domain import eta
+
+    since = (now or utcnow()) - dt.timedelta(days=HISTORY_DAYS)
+    rows = db.session.execute(
+        select(Event.order_id, Event.to_stage, Event.at)
+        .where(Event.job_id.is_(None), Event.to_stage.is_not(None), Event.at >= since)
+        .order_by(Event.order_id, Event.at, Event.id).limit(HISTORY_ROWS)).all()
+    samples = eta.stage_samples(((r[0], r[1], r[2]) for r in rows), tz)
+    return {s.key: eta.typical(samples.get(s.key, []), s.sla_hours) for s in lc.people_stages()}
+
+
+def typical_transit_hours(carrier: str | None, now: dt.datetime | None = None):
+    """eta.Typical: the median hours from the carrier's first scan to delivery of this shop's recent
+    delivered parcels of that carrier, or 3 days while fewer than eta.MIN_SAMPLES."""
+    from .domain import eta
+
+    since = (now or utcnow()) - dt.timedelta(days=HISTORY_DAYS)
+    stmt = (select(Shipment.activated_at, Shipment.delivered_at)
+            .where(Shipment.activated_at.is_not(None), Shipment.delivered_at.is_not(None),
+                   Shipment.delivered_at >= since).order_by(Shipment.delivered_at.desc()).limit(500))
+    if carrier:
+        stmt = stmt.where(Shipment.carrier == carrier)
+    hours = [(b - a).total_seconds() / 3600 for a, b in db.session.execute(stmt).all() if b >= a]
+    return eta.typical(hours, eta.DEFAULT_TRANSIT_DAYS * 24)
+
+
+def _public_location(location: str | None, order: Order) -> str | None:
+    """"BOISE, ID 83702" -> "Boise, ID"; nothing when it is the customer's own city (their ship-to)."""
+    if not location:
+        return None
+    parts = [p.strip() for p in location.split(",") if p.strip()]
+    if not parts:
+        return None
+    city = parts[0]
+    if order.ship_city and city.casefold() == order.ship_city.strip().casefold():
+        return None
+    region = parts[1].split()[0] if len(parts) > 1 and parts[1].split() else None
+    city = city.title() if city.isupper() else city
+    return f"{city}, {region}" if region else city
+
+
+def public_estimate(order: Order, now: dt.datetime | None = None):
+    """eta.Estimate for an order still on its way, else None (delivered or cancelled)."""
+    from .domain import eta
+
+    settings = current_settings()
+    lc, tz = settings.lifecycle, settings.shop.tz
+    now = now or utcnow()
+    if order.stage in (CANCELLED, FINAL_STAGE) or order.stage not in lc:
+        return None
+    active = [s for s in order.shipments if s.activated_at is not None and s.delivered_at is None]
+    carrier = (active or order.shipments or [None])[0]
+    carrier = carrier.carrier if carrier is not None else None
+    estimates = [s.est_delivery for s in active if s.est_delivery]
+    common = dict(now=now, tz=tz, promised=order.due_date, transit=typical_transit_hours(carrier, now))
+    if estimates:
+        return eta.estimate_delivery(carrier_estimate=max(estimates), **common)
+    if active:
+        return eta.estimate_delivery(picked_up_at=min(s.activated_at for s in active), **common)
+    here = lc.get(order.stage)
+    if here.mover != "people":  # the carrier has it by its events, though no parcel says so: transit only
+        return eta.estimate_delivery(picked_up_at=order.stage_entered_at, **common)
+    people = [s.key for s in lc.people_stages()]
+    return eta.estimate_delivery(current_stage=order.stage, stage_entered_at=order.stage_entered_at,
+                                 remaining_stages=people[people.index(order.stage) + 1:],
+                                 stage_typical=typical_stage_hours(lc, tz, now), **common)
+
+
 def public_view(order: Order) -> dict:
-    """What a customer may see: first name at most, no email, phone or address."""
+    """What a customer may see: first name at most, no email, phone, address or notes."""
+    from .domain.carriers import tracking_url as carrier_tracking_url
+    from .domain.lifecycle import FIRST_CARRIER_STAGE, LAST_PEOPLE_STAGE
+    from .models import TrackingEvent
+
     lc = current_settings().lifecycle
     reached = {}
     for ev in db.session.scalars(select(Event).where(Event.order_id == order.id, Event.job_id.is_(None))
@@ -240,15 +320,85 @@ def public_view(order: Order) -> dict:
     steps = [{"key": s.key, "label": CUSTOMER_WORDS.get(s.key, s.label), "done": s.index <= here,
               "current": s.index == here, "at": iso(reached.get(s.key))} for s in lc.stages]
     active = [s for s in order.shipments if s.activated_at is not None]
+    delivered = order.stage == FINAL_STAGE
+    # The journey in four-plus steps for the page: production stages, then "On its way", then "Delivered".
+    production = [s for s in steps if lc.get(s["key"]).mover == "people" and s["key"] != LAST_PEOPLE_STAGE]
+    shipped_at = min([s.activated_at for s in active], default=None) or reached.get(FIRST_CARRIER_STAGE)
+    on_way_done = here >= lc.index(FIRST_CARRIER_STAGE) or bool(active)
+    delivered_at = max([s.delivered_at for s in active if s.delivered_at], default=None) or reached.get(FINAL_STAGE)
+    journey = [dict(s, current=False) for s in production] + [
+        {"key": "on_its_way", "label": "On its way", "done": on_way_done, "current": False, "at": iso(shipped_at)},
+        {"key": FINAL_STAGE, "label": "Delivered", "done": delivered, "current": False, "at": iso(delivered_at)}]
+    done = [i for i, s in enumerate(journey) if s["done"]]
+    if done and order.stage != CANCELLED:
+        journey[done[-1]]["current"] = True
+
+    events = []
+    if active:
+        by_id = {s.id: s for s in active}
+        for ev in db.session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id.in_(list(by_id)))
+                                     .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc())):
+            events.append({"at": iso(ev.occurred_at), "description": ev.description or CUSTOMER_WORDS.get(ev.status, ""),
+                           "location": _public_location(ev.location, order), "status": ev.status,
+                           "tracking_number": by_id[ev.shipment_id].tracking_number})
+    est = public_estimate(order)
+    if order.stage == CANCELLED:
+        headline = "Cancelled"
+    elif delivered:
+        headline = "Delivered"
+    elif order.stage == LAST_PEOPLE_STAGE and not active:
+        headline = "Packed and ready to ship"
+    elif active and here < lc.index(FIRST_CARRIER_STAGE):
+        headline = "On its way"
+    else:
+        headline = CUSTOMER_WORDS.get(order.stage, lc.label(order.stage))
     return {
         "order_id": order.code,
         # split() on any whitespace: a tab, newline or no-break space must not carry the last name along.
         "customer_first_name": order.customer_name.split()[0] if (order.customer_name or "").split() else None,
         "stage": order.stage,
         "stage_label": CUSTOMER_WORDS.get(order.stage, lc.label(order.stage)),
+        "headline": headline,
         "cancelled": order.stage == CANCELLED,
+        "delivered": delivered,
+        "delivered_at": iso(delivered_at) if delivered else None,
         "due_date": iso(order.due_date),
+        "promised": iso(order.due_date),
+        "estimated_delivery": iso(est.date) if est else None,
+        "estimate_source": est.source if est else None,
+        "late": bool(est and est.late),
         "steps": steps,
+        "journey": journey,
         "shipments": [{"carrier": s.carrier, "tracking_number": s.tracking_number, "status": s.status} for s in active],
+        "parcels": [{"carrier": s.carrier, "carrier_name": CARRIER_NAMES.get(s.carrier, s.carrier.title()),
+                     "tracking_number": s.tracking_number,
+                     "tracking_url": carrier_tracking_url(s.carrier, s.tracking_number),
+                     "status": s.status, "status_label": CUSTOMER_WORDS.get(s.status, s.status.replace("_", " ").capitalize())}
+                    for s in active],
+        "carrier_events": events,
         "label_waiting": any(s.activated_at is None for s in order.shipments),
     }
+
+
+def order_notifications(order: Order) -> list[dict]:
+    """What was sent to the customer (e-mail) and the shop's webhook for this order, oldest first:
+    [{"kind", "channel", "status", "created_at", "done_at", "attempts", "last_error", "subject"}]."""
+    import json
+
+    from .models import OutboxMessage
+
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.order_id == order.id,
+                                                          OutboxMessage.kind.in_(("email", "webhook")))
+                              .order_by(OutboxMessage.id))
+    out = []
+    for m in rows:
+        try:
+            payload = json.loads(m.payload or "{}")
+        except ValueError:
+            payload = {}
+        out.append({"kind": payload.get("kind") or m.dedupe_key.split(":")[1], "channel": m.kind,
+                    "status": m.status, "created_at": m.created_at, "done_at": m.done_at,
+                    "attempts": m.attempts or 0, "last_error": m.last_error,
+                    "subject": payload.get("subject"), "to": payload.get("to")})
+    return out
+

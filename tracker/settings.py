@@ -48,6 +48,11 @@ class Shop:
     timezone: str = "UTC"
     order_prefix: str = "A"
     first_order_number: int = 1001
+    logo_url: str | None = None
+    brand_color: str | None = None
+    support_email: str | None = None
+    support_phone: str | None = None
+    support_url: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -146,7 +151,8 @@ def resolve_env(value, where: str = "config"):
 
 def _shop(raw: dict) -> Shop:
     t = _table(raw.get("shop"), "shop")
-    _only(t, {"name", "public_url", "timezone", "order_prefix", "first_order_number"}, "shop")
+    _only(t, {"name", "public_url", "timezone", "order_prefix", "first_order_number", "logo_url", "brand_color",
+              "support_email", "support_phone", "support_url"}, "shop")
     tz = _str(t, "timezone", "shop", "UTC")
     try:
         ZoneInfo(tz)
@@ -161,7 +167,29 @@ def _shop(raw: dict) -> Shop:
         timezone=tz,
         order_prefix=_str(t, "order_prefix", "shop", "A", pattern=PREFIX_RE),
         first_order_number=_num(t, "first_order_number", "shop", 1001, minimum=1, maximum=10**8, integer=True),
+        **_shop_brand(t),
     )
+
+
+def _shop_brand(t: dict) -> dict:
+    """The optional brand keys shown on the customer's tracking page."""
+    logo = _str(t, "logo_url", "shop")
+    if logo is not None and not re.match(r"^(https?://[^\s/]+|/static/)\S*$", logo):
+        _fail("shop.logo_url", f"{logo!r} must start with http://, https:// or /static/")
+    color = _str(t, "brand_color", "shop")
+    if color is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        _fail("shop.brand_color", f"{color!r} must be a colour like \"#1d4ed8\"")
+    email = _str(t, "support_email", "shop")
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        _fail("shop.support_email", f"{email!r} is not an email address")
+    phone = _str(t, "support_phone", "shop")
+    if phone is not None and not re.fullmatch(r"[0-9+()./ -]{3,40}", phone):
+        _fail("shop.support_phone", f"{phone!r} must be a phone number, like \"+1 208 555 0100\"")
+    url = _str(t, "support_url", "shop")
+    if url is not None and not re.match(r"^https?://[^\s/]+\S*$", url):
+        _fail("shop.support_url", f"{url!r} must start with http:// or https://")
+    return {"logo_url": logo, "brand_color": color.lower() if color else None, "support_email": email,
+            "support_phone": phone, "support_url": url}
 
 
 def _stages(raw: dict) -> Lifecycle:
@@ -270,12 +298,74 @@ def _named_tables(raw: dict, section: str, known: tuple[str, ...]) -> dict[str, 
     return out
 
 
+NOTIFICATION_KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay",
+                      "tracking_changed")
+
+
 def _notifications(raw: dict) -> dict[str, dict]:
+    """[notifications] -> {"email": {...}, "kinds": {kind: bool}, "webhook": {...}}:
+
+    email:   {"enabled": bool, "smtp_host": str|None, "smtp_port": int, "sender": str|None,
+              "username": str|None, "password": str|None, "starttls": bool, "timeout": float}
+             enabled is true only when smtp_host and sender are set (and enabled is not false);
+             enabled = true without them is a ConfigError.
+    kinds:   every kind in NOTIFICATION_KINDS -> bool (default true).
+    webhook: {"enabled": bool, "url": str|None, "secret": str|None, "timeout": float}
+             enabled is true only when url and secret are set (and enabled is not false).
+    env: values are already resolved (an unset variable is None)."""
     t = _table(raw.get("notifications"), "notifications")
-    email = _table(t.get("email"), "notifications.email")
-    if email:
-        _num(email, "smtp_port", "notifications.email", 25, minimum=1, maximum=65535, integer=True)
-    return {k: _table(v, f"notifications.{k}") for k, v in t.items()}
+    _only(t, {"email", "kinds", "webhook"}, "notifications")
+
+    where = "notifications.email"
+    email = _table(t.get("email"), where)
+    _only(email, {"enabled", "smtp_host", "smtp_port", "sender", "username", "password", "starttls", "timeout"},
+          where)
+    host = _str(email, "smtp_host", where)
+    sender = _str(email, "sender", where)
+    if sender is not None and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+|[^<>]*<[^@\s<>]+@[^@\s<>]+>", sender.strip()):
+        _fail(f"{where}.sender", f"{sender!r} is not an e-mail address (like \"Shop <orders@shop.example>\")")
+    enabled = _bool(email, "enabled", where, host is not None)
+    if enabled and "enabled" in email and host is None:
+        _fail(f"{where}.smtp_host", "is required when notifications.email.enabled is true")
+    if enabled and "enabled" in email and sender is None:
+        _fail(f"{where}.sender", "is required to send e-mail (the From address)")
+    username = _str(email, "username", where)
+    password = email.get("password")
+    if password is not None and not isinstance(password, str):
+        _fail(f"{where}.password", "must be a string (best \"env:SMTP_PASSWORD\")")
+    email_out = {
+        "enabled": bool(enabled and host and sender),
+        "smtp_host": host,
+        "smtp_port": _num(email, "smtp_port", where, 25, minimum=1, maximum=65535, integer=True),
+        "sender": sender,
+        "username": username,
+        "password": password or None,
+        "starttls": _bool(email, "starttls", where, False),
+        "timeout": _num(email, "timeout", where, 20, minimum=1, maximum=300),
+    }
+
+    where = "notifications.kinds"
+    kinds = _table(t.get("kinds"), where)
+    _only(kinds, set(NOTIFICATION_KINDS), where)
+    kinds_out = {k: _bool(kinds, k, where, True) for k in NOTIFICATION_KINDS}
+
+    where = "notifications.webhook"
+    hook = _table(t.get("webhook"), where)
+    _only(hook, {"enabled", "url", "secret", "timeout"}, where)
+    url = _str(hook, "url", where)
+    if url is not None and not re.match(r"^https?://[^\s/]+", url):
+        _fail(f"{where}.url", f"{url!r} must start with http:// or https://")
+    secret = hook.get("secret")
+    if secret is not None and not isinstance(secret, str):
+        _fail(f"{where}.secret", "must be a string (best \"env:INKTRAIL_WEBHOOK_SECRET\")")
+    hook_enabled = _bool(hook, "enabled", where, url is not None)
+    if hook_enabled and "enabled" in hook and url is None:
+        _fail(f"{where}.url", "is required when notifications.webhook.enabled is true")
+    if hook_enabled and url is not None and "secret" not in hook:
+        _fail(f"{where}.secret", "is required: every POST is signed with it (use \"env:NAME\")")
+    hook_out = {"enabled": bool(hook_enabled and url and secret), "url": url, "secret": secret or None,
+                "timeout": _num(hook, "timeout", where, 10, minimum=1, maximum=60)}
+    return {"email": email_out, "kinds": kinds_out, "webhook": hook_out}
 
 
 def _intake(raw: dict, printers: dict) -> dict:

@@ -174,8 +174,8 @@ BAD = [
     pytest.param('[shop]\ntimezone = ""\n', "config: shop.timezone: must be a non-empty string", id="timezone-empty"),
     pytest.param('[shop]\ntimezone = 7\n', "config: shop.timezone: must be a non-empty string", id="timezone-int"),
     pytest.param('[shop]\ncolour = "red"\n',
-                 "config: shop.colour: unknown key (allowed: first_order_number, name, order_prefix, public_url, "
-                 "timezone)", id="shop-unknown-key"),
+                 "config: shop.colour: unknown key (allowed: brand_color, first_order_number, logo_url, name, "
+                 "order_prefix, public_url, support_email, support_phone, support_url, timezone)", id="shop-unknown-key"),
     pytest.param('[shop]\npublic_url = "shop.test"\n',
                  "config: shop.public_url: 'shop.test' must start with http:// or https://", id="public-url"),
     pytest.param('[shop]\norder_prefix = "a"\n', "config: shop.order_prefix: 'a' is not valid", id="prefix-lower"),

@@ -94,6 +94,9 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
         from .printing import queue_labels
 
         queue_labels(order, kind="job", printer=settings.intake.get("label_printer"), actor=actor, source=source)
+    from .notifications import notify  # lazily: notifications imports the settings and the outbox
+
+    notify(order, "order_received")
     return order, True
 
 

@@ -30,6 +30,11 @@ class RetryLater(Exception):
         self.seconds = seconds
 
 
+class GiveUp(Exception):
+    """A handler's way to say: this will never work (the mail server refused the address for good):
+    park the message as failed now instead of retrying it MAX_ATTEMPTS times."""
+
+
 def handler(kind: str, apply: Callable[[dict, object], None] | None = None):
     def decorator(send):
         HANDLERS[kind] = (send, apply)
@@ -59,7 +64,7 @@ def backoff(attempts: int) -> int:
 
 def process_outbox(limit: int = 100) -> dict:
     """Sends what is due, one message at a time, committing around each send (no I/O in a transaction)."""
-    from . import tracking  # noqa: F401 (registers its handlers)
+    from . import notifications, tracking  # noqa: F401 (registers their handlers)
 
     summary = {"sent": 0, "retry": 0, "failed": 0}
     ids = list(db.session.scalars(
@@ -90,7 +95,7 @@ def process_outbox(limit: int = 100) -> dict:
             db.session.rollback()
             msg = db.session.get(OutboxMessage, msg_id)
             msg.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-            if attempts >= MAX_ATTEMPTS:
+            if attempts >= MAX_ATTEMPTS or isinstance(exc, GiveUp):
                 msg.status = "failed"
                 summary["failed"] += 1
             else:

@@ -94,7 +94,7 @@ def queue_carrier_label(shipment, *, printer: str | None, actor: Actor, source: 
 
 
 def queue_test_print(printer: str, *, actor: Actor) -> PrintJob:
-    from ..labels.test_page import test_label
+    from ..labels.printer_test_page import test_label
 
     name, cfg = printer_or_error(printer)
     payload, fmt = test_label(cfg, name, current_settings().shop.name)

@@ -1,7 +1,7 @@
 """Shipments (parcels) of an order. Carrier tracking (webhooks, polling) builds on this."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..domain.carriers import CARRIER_NAMES, CARRIERS, detect_carrier, normalise_tracking
 from ..domain.lifecycle import MoveRefused
@@ -33,6 +33,41 @@ def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: st
     from .tracking import on_shipment_added
 
     on_shipment_added(shipment)
+    return shipment
+
+
+def replace_tracking_number(shipment: Shipment, new_number: str, *, actor: Actor, source: str) -> Shipment:
+    """Corrects a parcel's tracking number (a mistyped number, a relabelled parcel). The old number's
+    carrier events are let go, the new number is tracked from scratch, and a customer who was already
+    sent the old number (the carrier had scanned it) gets a correction."""
+    from ..models import TrackingEvent
+
+    number = normalise_tracking(new_number)
+    if not number or len(number) > 64:
+        raise MoveRefused("a tracking number is 1 to 64 letters and digits")
+    old = shipment.tracking_number
+    if number == old:
+        return shipment
+    carrier = detect_carrier(number) or shipment.carrier
+    taken = db.session.scalar(select(Shipment).where(Shipment.carrier == carrier, Shipment.tracking_number == number))
+    if taken is not None:
+        raise MoveRefused(f"{CARRIER_NAMES[carrier]} {number} already belongs to order {taken.order.code}")
+    customer_told = shipment.activated_at is not None
+    db.session.execute(update(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id)
+                       .values(shipment_id=None))
+    shipment.tracking_number, shipment.carrier = number, carrier
+    shipment.provider_ref, shipment.registered_at = None, None
+    db.session.flush()
+    db.session.expire(shipment, ["events"])
+    record_note(shipment.order, kind="shipment", actor=actor, source=source,
+                note=f"Tracking number changed: {old} -> {CARRIER_NAMES[carrier]} {number}")
+    from .tracking import on_shipment_added
+
+    on_shipment_added(shipment)
+    if customer_told:
+        from .notifications import tracking_number_changed
+
+        tracking_number_changed(shipment, old)
     return shipment
 
 

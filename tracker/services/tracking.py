@@ -265,6 +265,9 @@ def _state_of(s: Shipment) -> cs.ShipmentState:
 
 
 def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
+    from .notifications import shipment_changed, shipment_state
+
+    before = shipment_state(shipment)
     db.session.flush()
     events = db.session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id))
     state = cs.derive_state(cs.TrackingEventIn(key=e.key, occurred_at=e.occurred_at, status=e.status,
@@ -274,6 +277,7 @@ def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
                                                                             state.last_event_at)
     _carrier_alerts_for(shipment)
     sync_order(shipment.order)
+    shipment_changed(shipment, before)  # the customer's e-mail and the shop's webhook, sent after the commit
     return state
 
 

@@ -13,7 +13,7 @@ from ..domain.lifecycle import MoveRefused
 from ..extensions import db
 from ..forms import CancelForm, MoveForm, OrderForm
 from ..models import utcnow
-from ..queries import order_alerts, order_events, search_orders, stage_counts, tracking_url
+from ..queries import order_alerts, order_events, order_notifications, search_orders, stage_counts, tracking_url
 from ..services import orders as order_service
 from ..settings import current_settings
 from . import job_or_404, order_or_404
@@ -131,7 +131,8 @@ def show(code):
     return render_template("orders/show.html", order=order, events=order_events(order),
                            tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),
                            people_stages=lc.people_stages(), job_stages=lc.job_stages(),
-                           shop_printers=list(current_settings().printers), alerts=order_alerts(order))
+                           shop_printers=list(current_settings().printers), alerts=order_alerts(order),
+                           notifications=order_notifications(order))
 
 
 @bp.get("/jobs/<code>")
@@ -273,6 +274,26 @@ def print_carrier_label(code, number):
                                   actor=page_actor())
         db.session.commit()
         flash(f"Carrier label queued for {job.printer}.", "success")
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
+    return redirect(url_for("orders.show", code=order.code))
+
+
+@bp.post("/orders/<code>/shipments/<number>/replace")
+@role_required("operator")
+def replace_number(code, number):
+    """Corrects a mistyped or relabelled tracking number; the customer gets a correction if they had it."""
+    from ..services.shipments import replace_tracking_number
+
+    order = order_or_404(code)
+    try:
+        new = (request.form.get("tracking_number") or "").strip()
+        if not new:
+            raise MoveRefused("enter the new tracking number")
+        shipment = replace_tracking_number(_shipment_of(order, number), new, actor=page_actor(), source="web")
+        db.session.commit()
+        flash(f"Tracking number changed to {shipment.tracking_number}.", "success")
     except MoveRefused as exc:
         db.session.rollback()
         flash(str(exc)[:1].upper() + str(exc)[1:], "error")

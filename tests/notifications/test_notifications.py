@@ -355,3 +355,17 @@ def test_the_order_page_corrects_a_tracking_number(tmp_path, smtp):
     empty = client.post(f"/orders/{code}/shipments/1Z999AA10123456799/replace",
                         data={"csrf_token": client.csrf_token, "tracking_number": ""}, follow_redirects=True)
     assert "Enter the new tracking number" in empty.get_data(as_text=True)
+
+
+def test_a_carrier_exception_tells_the_customer_once(tmp_path, smtp):
+    app = make_app(tmp_path, smtp, kinds={"order_received": False, "shipped": False})
+    with time_machine.travel(T0), app.app_context():
+        order = make_order()
+        ship(order)
+        feed(carrier(*PICKUP), carrier("DY", "Weather delay", 30))
+        feed(carrier(*PICKUP), carrier("DY", "Weather delay", 30))  # redelivered: no second mail
+        run_job("outbox")
+        run_job("outbox")
+        assert len(smtp.subjects()) == 1
+        text = smtp.messages[0].get_body(("plain",)).get_content()
+        assert "weather" in text.lower() and tracking_url(order) in text

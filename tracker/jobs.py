@@ -121,3 +121,10 @@ def delay_notices():
     from .services.notifications import delay_sweep
 
     return delay_sweep()
+
+
+@register("stall-sweep", 300, "raises one alert per stalled job or order (past its stage's SLA) and closes moved ones")
+def stall_sweep():
+    from .services.alerts import stall_sweep as sweep
+
+    return sweep()

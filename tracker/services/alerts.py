@@ -49,3 +49,46 @@ def alert_json(alert: Alert) -> dict:
     if alert.shipment is not None:
         data["tracking_number"] = alert.shipment.tracking_number
     return data
+
+
+def stall_sweep(now: dt.datetime | None = None) -> dict:
+    """One alert per stall: a job (or, from packing on, an order) whose time in its stage passed the
+    stage's SLA. The key holds the time the stage was entered, so a job that moves closes its alert and
+    a later stall of the same job raises a new one."""
+    from ..domain.lifecycle import CANCELLED
+    from ..domain.sla import is_stalled
+    from ..models import Job, Order
+    from ..settings import current_settings
+
+    now = now or utcnow()
+    lc = current_settings().lifecycle
+    keep: set[str] = set()
+    for stage in lc.people_stages():
+        if not stage.sla_hours:
+            continue
+        limit = now - dt.timedelta(hours=stage.sla_hours)
+        if stage.scope == "job":
+            rows = db.session.scalars(select(Job).where(Job.stage == stage.key, Job.stage_entered_at < limit))
+            for job in rows:
+                if not is_stalled(stage.sla_hours, job.stage_entered_at, now) or job.order.stage == CANCELLED:
+                    continue
+                key = f"stall:job:{job.id}:{stage.key}:{job.stage_entered_at.isoformat()}"
+                keep.add(key)
+                raise_alert("stall", key, since=job.stage_entered_at, order_id=job.order_id, job_id=job.id,
+                            stage=stage.key, message=f"{job.code} has been in {stage.label} longer than its "
+                                                     f"{stage.sla_hours:g} h")
+        else:
+            for order in db.session.scalars(select(Order).where(Order.stage == stage.key,
+                                                                Order.stage_entered_at < limit)):
+                key = f"stall:order:{order.id}:{stage.key}:{order.stage_entered_at.isoformat()}"
+                keep.add(key)
+                raise_alert("stall", key, since=order.stage_entered_at, order_id=order.id, stage=stage.key,
+                            message=f"{order.code} has been in {stage.label} longer than its {stage.sla_hours:g} h")
+    closed = close_alerts_except("stall", keep, now=now)
+    return {"stalled": len(keep), "closed": closed}
+
+
+def open_alert_count() -> int:
+    from sqlalchemy import func
+
+    return db.session.scalar(select(func.count()).select_from(Alert).where(Alert.closed_at.is_(None))) or 0

@@ -14,6 +14,7 @@ from ..domain.lifecycle import MoveRefused
 from ..domain.sla import DUE_FILTERS
 from ..extensions import db
 from ..queries import BoardFilters, board_columns, board_version
+from ..services.alerts import open_alert_count
 from ..services.orders import move_card
 from ..settings import current_settings
 
@@ -39,7 +40,8 @@ def filters_from(args) -> BoardFilters:
 
 def _columns_response(filters: BoardFilters, status: int = 200, error: str | None = None, info: str | None = None):
     resp = make_response(render_template("board/_columns.html", columns=board_columns(filters),
-                                         version=board_version(), filters=filters), status)
+                                         version=board_version(), filters=filters,
+                                         alert_count=open_alert_count()), status)
     query = urlencode(filters.as_args())
     resp.headers["HX-Replace-Url"] = url_for("board.index") + (f"?{query}" if query else "")
     if error or info:
@@ -53,7 +55,16 @@ def _columns_response(filters: BoardFilters, status: int = 200, error: str | Non
 def index():
     filters = filters_from(request.args)
     return render_template("board/index.html", columns=board_columns(filters), version=board_version(),
-                           filters=filters, methods=METHODS, channels=CHANNELS, due_filters=DUE_FILTERS)
+                           filters=filters, methods=METHODS, channels=CHANNELS, due_filters=DUE_FILTERS,
+                           alert_count=open_alert_count())
+
+
+@bp.get("/alerts")
+@role_required("operator")
+def alerts():
+    from ..services.alerts import open_alerts
+
+    return render_template("board/alerts.html", alerts=open_alerts())
 
 
 @bp.get("/board/columns")

@@ -1,7 +1,29 @@
 """One blueprint per surface. Views are thin: parse input, call a service, pick a template or JSON."""
 from __future__ import annotations
 
-from flask import abort
+from contextlib import contextmanager
+
+from flask import abort, flash
+
+from ..domain.lifecycle import MoveRefused
+from ..extensions import db
+
+
+def sentence(text: str) -> str:
+    """A refusal as a sentence: the rules write "A1042 is ...", "skipping ... needs a manager"."""
+    return text[:1].upper() + text[1:]
+
+
+@contextmanager
+def refusals_flashed(*, capitalise: bool = True):
+    """A page action: commits what the block did; a rule's refusal (raised before the block's success
+    flash) rolls it all back and becomes a red flash instead."""
+    try:
+        yield
+        db.session.commit()
+    except MoveRefused as exc:
+        db.session.rollback()
+        flash(sentence(str(exc)) if capitalise else str(exc), "error")
 
 
 def order_or_404(code: str):

@@ -9,6 +9,7 @@ from ..domain.lifecycle import MoveRefused
 from ..extensions import db
 from ..services.batches import create_batch, open_batches
 from ..settings import current_settings
+from . import sentence
 
 bp = Blueprint("batches", __name__)
 
@@ -30,6 +31,6 @@ def index():
             return redirect(url_for("batches.index"))
         except MoveRefused as exc:
             db.session.rollback()
-            flash(str(exc)[:1].upper() + str(exc)[1:], "error")
+            flash(sentence(str(exc)), "error")
     return render_template("batches/index.html", batches=open_batches(), presses=_presses(),
                            form=request.form)

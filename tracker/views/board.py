@@ -17,6 +17,7 @@ from ..queries import BoardFilters, board_columns, board_version
 from ..services.alerts import open_alert_count
 from ..services.orders import move_card
 from ..settings import current_settings
+from . import sentence
 
 bp = Blueprint("board", __name__)
 
@@ -90,5 +91,5 @@ def move():
     except MoveRefused as exc:
         db.session.rollback()
         text = str(exc)
-        return _columns_response(filters, 409, error=text[:1].upper() + text[1:])
+        return _columns_response(filters, 409, error=sentence(text))
     return _columns_response(filters, info=message)

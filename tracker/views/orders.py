@@ -16,7 +16,7 @@ from ..models import utcnow
 from ..queries import order_alerts, order_events, order_notifications, search_orders, stage_counts, tracking_url
 from ..services import orders as order_service
 from ..settings import current_settings
-from . import job_or_404, order_or_404
+from . import job_or_404, order_or_404, refusals_flashed
 
 bp = Blueprint("orders", __name__)
 
@@ -157,17 +157,13 @@ def advance(code):
         flash("The move could not be read; try again.", "error")
         return _back(order.code)
     to = form.to.data or None
-    try:
+    with refusals_flashed(capitalise=False):
         if to is not None and to not in current_settings().lifecycle:
             raise MoveRefused(f"'{to}' is not a stage")
         before = order.stage
         order_service.move_order(order, to, actor=page_actor(), source="web", note=form.note.data)
-        db.session.commit()
         lc = current_settings().lifecycle
         flash(f"{order.code}: {lc.label(before)} → {lc.label(order.stage)}", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
     return _back(order.code)
 
 
@@ -182,16 +178,12 @@ def move_job(code):
         return _back(order_code)
     lc = current_settings().lifecycle
     to = form.to.data or (lc.next_key(found.stage) if found.stage in lc else None)
-    try:
+    with refusals_flashed(capitalise=False):
         if not to or to not in lc:
             raise MoveRefused(f"{found.code} has no stage to move to")
         before = found.stage
         order_service.move_job(found, to, actor=page_actor(), source="web", note=form.note.data)
-        db.session.commit()
         flash(f"{found.code}: {lc.label(before)} → {lc.label(to)}", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
     return _back(order_code)
 
 
@@ -203,13 +195,9 @@ def cancel(code):
     if not form.validate_on_submit():
         flash("Say why the order is cancelled.", "error")
         return _back(order.code)
-    try:
+    with refusals_flashed(capitalise=False):
         order_service.cancel_order(order, actor=page_actor(), source="web", reason=form.reason.data)
-        db.session.commit()
         flash(f"{order.code} is cancelled.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
     return _back(order.code)
 
 
@@ -222,17 +210,13 @@ def add_shipment(code):
     order = order_or_404(code)
     number = (request.form.get("tracking_number") or "").strip()
     carrier = request.form.get("carrier") or None
-    try:
+    with refusals_flashed():
         if not number:
             raise MoveRefused("enter the tracking number")
         if carrier is not None and carrier not in CARRIERS:
             raise MoveRefused(f"unknown carrier {carrier!r}")
         shipment = add(order, tracking_number=number, carrier=carrier, actor=page_actor(), source="web")
-        db.session.commit()
         flash(f"{shipment.carrier.upper()} {shipment.tracking_number} added to {order.code}.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
     return redirect(url_for("orders.show", code=order.code))
 
 
@@ -250,16 +234,12 @@ def attach_carrier_label(code, number):
 
     order = order_or_404(code)
     upload = request.files.get("label")
-    try:
+    with refusals_flashed():
         shipment = _shipment_of(order, number)
         if upload is None or not upload.filename:
             raise MoveRefused("choose the carrier's label file (ZPL or PDF)")
         fmt = attach_label(shipment, upload.read(MAX_LABEL_BYTES + 1), actor=page_actor(), source="web")
-        db.session.commit()
         flash(f"{fmt.upper()} label attached to {shipment.tracking_number}.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
     return redirect(url_for("orders.show", code=order.code))
 
 
@@ -269,14 +249,10 @@ def print_carrier_label(code, number):
     from ..services.printing import queue_carrier_label
 
     order = order_or_404(code)
-    try:
+    with refusals_flashed():
         job = queue_carrier_label(_shipment_of(order, number), printer=request.form.get("printer") or None,
                                   actor=page_actor())
-        db.session.commit()
         flash(f"Carrier label queued for {job.printer}.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
     return redirect(url_for("orders.show", code=order.code))
 
 
@@ -287,14 +263,10 @@ def replace_number(code, number):
     from ..services.shipments import replace_tracking_number
 
     order = order_or_404(code)
-    try:
+    with refusals_flashed():
         new = (request.form.get("tracking_number") or "").strip()
         if not new:
             raise MoveRefused("enter the new tracking number")
         shipment = replace_tracking_number(_shipment_of(order, number), new, actor=page_actor(), source="web")
-        db.session.commit()
         flash(f"Tracking number changed to {shipment.tracking_number}.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc)[:1].upper() + str(exc)[1:], "error")
     return redirect(url_for("orders.show", code=order.code))

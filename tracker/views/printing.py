@@ -6,12 +6,11 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 
 from ..auth import page_actor, role_required
 from ..domain.lifecycle import MoveRefused
-from ..extensions import db
 from ..labels import drivers
 from ..services import printing
 from ..services.label_content import job_label, packing_slip
 from ..settings import current_settings
-from . import job_or_404, order_or_404
+from . import job_or_404, order_or_404, refusals_flashed
 
 bp = Blueprint("printing", __name__)
 
@@ -26,26 +25,18 @@ def printers():
 @bp.post("/printers/<name>/test")
 @role_required("operator")
 def test_print(name):
-    try:
+    with refusals_flashed(capitalise=False):
         printing.queue_test_print(name, actor=page_actor())
-        db.session.commit()
         flash(f"Test print queued for {name}; it prints within a few seconds.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
     return redirect(url_for("printing.printers"))
 
 
 @bp.post("/printers/<name>/retry")
 @role_required("operator")
 def retry(name):
-    try:
+    with refusals_flashed(capitalise=False):
         printing.retry_now(name)
-        db.session.commit()
         flash(f"{name} will be tried again now.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
     return redirect(url_for("printing.printers"))
 
 
@@ -56,18 +47,14 @@ def print_order_labels(code):
     kind = request.form.get("kind", "job")
     printer = request.form.get("printer") or None
     job_code = request.form.get("job") or None
-    try:
+    with refusals_flashed(capitalise=False):
         jobs = None
         if job_code:
             jobs = [j for j in order.jobs if j.code == job_code.upper()]
             if not jobs:
                 raise MoveRefused(f"{order.code} has no job {job_code}")
         made = printing.queue_labels(order, kind=kind, printer=printer, actor=page_actor(), jobs=jobs)
-        db.session.commit()
         flash(f"{len(made)} label{'s' if len(made) != 1 else ''} queued for {made[0].printer}.", "success")
-    except MoveRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
     return redirect(url_for("orders.show", code=order.code))
 
 

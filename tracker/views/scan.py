@@ -12,6 +12,7 @@ from ..extensions import db
 from ..services.scanning import (ScanInputError, pending_label_order, recent_scans, record_scan, scan_json,
                                  station_or_error, undo_scan)
 from ..settings import current_settings
+from . import sentence
 
 bp = Blueprint("scan", __name__)
 
@@ -110,7 +111,7 @@ def undo(station):
         return _json_error(exc.message, exc.status, exc.field)
     except MoveRefused as exc:
         db.session.rollback()
-        return _json_error(str(exc)[:1].upper() + str(exc)[1:], 409)
+        return _json_error(sentence(str(exc)), 409)
     db.session.commit()
     answer = scan_json(scan)
     answer["message"] = f"Undone: {answer['message']}"

@@ -19,6 +19,22 @@ class JobSpec:
     func: Callable[[], object]
     every_seconds: int
     doc: str
+    # Daily jobs run at a time of day in the shop's time zone (read from settings when the scheduler
+    # starts) instead of every `every_seconds`.
+    daily_at: Callable[[], dt.time] | None = None
+
+    def next_run(self, now: dt.datetime) -> dt.datetime:
+        if self.daily_at is None:
+            return now + dt.timedelta(seconds=self.every_seconds)
+        from .settings import current_settings
+
+        tz = current_settings().shop.tz
+        at = self.daily_at()
+        local = now.astimezone(tz)
+        candidate = dt.datetime.combine(local.date(), at, tzinfo=tz)
+        if candidate <= local:
+            candidate = dt.datetime.combine(local.date() + dt.timedelta(days=1), at, tzinfo=tz)
+        return candidate.astimezone(dt.timezone.utc)
 
 
 def heartbeat():
@@ -29,9 +45,9 @@ def heartbeat():
 JOBS: dict[str, JobSpec] = {}
 
 
-def register(name: str, every_seconds: int, doc: str):
+def register(name: str, every_seconds: int, doc: str, daily_at: Callable[[], dt.time] | None = None):
     def decorator(func):
-        JOBS[name] = JobSpec(name, func, every_seconds, doc)
+        JOBS[name] = JobSpec(name, func, every_seconds, doc, daily_at)
         return func
 
     return decorator
@@ -84,7 +100,7 @@ def _finish(name: str, error: str | None, spec: JobSpec) -> None:
     row.last_finished_at = now
     row.last_error = error
     row.runs = (row.runs or 0) + 1
-    row.next_run_at = now + dt.timedelta(seconds=spec.every_seconds)
+    row.next_run_at = spec.next_run(now)
     db.session.commit()
 
 
@@ -128,3 +144,38 @@ def stall_sweep():
     from .services.alerts import stall_sweep as sweep
 
     return sweep()
+
+
+@register("risk-sweep", 900, "raises an alert for each order whose remaining work says it will miss its due date")
+def risk_sweep():
+    from .services.alerts import risk_sweep as sweep
+
+    return sweep()
+
+
+@register("end-of-day", 600, "after closing: packed with no label, labeled with no carrier scan, rush not started")
+def end_of_day():
+    from .services.alerts import end_of_day_sweep
+
+    return end_of_day_sweep()
+
+
+@register("daily-digest", 600, "emails the managers' morning digest once a day, after [alerts] digest_time")
+def daily_digest():
+    from .services.alerts import daily_digest as digest
+
+    return digest()
+
+
+def _housekeeping_time() -> dt.time:
+    from .settings import current_settings
+
+    return current_settings().housekeeping["at"]
+
+
+@register("housekeeping", 86400, "nightly: removes finished queue rows and old label files, tidies the database",
+          daily_at=_housekeeping_time)
+def housekeeping():
+    from .services.housekeeping import run_housekeeping
+
+    return run_housekeeping()

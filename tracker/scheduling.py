@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .jobs import JOBS, run_job
@@ -81,6 +82,16 @@ def build_scheduler(app) -> BackgroundScheduler:
     )
     now = dt.datetime.now(dt.timezone.utc)
     for spec in JOBS.values():
+        if spec.daily_at is not None:
+            from .settings import current_settings
+
+            with app.app_context():
+                at, tz = spec.daily_at(), current_settings().shop.tz
+            # A run delayed by a sleeping computer still happens if it wakes within 12 h.
+            scheduler.add_job(_run_in_app, CronTrigger(hour=at.hour, minute=at.minute, timezone=tz),
+                              args=[app, spec.name], id=spec.name, name=spec.name, replace_existing=True,
+                              misfire_grace_time=12 * 3600)
+            continue
         first = now + dt.timedelta(seconds=spec.every_seconds) if spec.name == "heartbeat" else now
         scheduler.add_job(_run_in_app, IntervalTrigger(seconds=spec.every_seconds), args=[app, spec.name],
                           id=spec.name, name=spec.name, next_run_time=first, replace_existing=True)

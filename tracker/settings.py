@@ -2,6 +2,7 @@
 key and what is wrong with it (ConfigError)."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import re
@@ -71,10 +72,14 @@ class Settings:
     intake: dict[str, Any]
     scanning: dict[str, Any]
     tracking: dict[str, Any]
+    alerts: dict[str, Any]
+    housekeeping: dict[str, Any]
     database_url: str
     secret_key: str
     config_path: Path | None
     raw: dict = field(default_factory=dict, repr=False)
+    # The shop's opening hours ([calendar]); None when the shop has not set one.
+    calendar: Any = None
 
 
 # -- small typed readers that name the key on failure ---------------------------------------------
@@ -130,6 +135,22 @@ def _bool(table: dict, key: str, where: str, default=False):
     if not isinstance(table[key], bool):
         _fail(f"{where}.{key}", f"must be true or false, got {table[key]!r}")
     return table[key]
+
+
+_CLOCK = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)")
+
+
+def _clock(table: dict, key: str, where: str, default: dt.time | None = None) -> dt.time | None:
+    """A time of day written "HH:MM" (24-hour clock, "24:00" is read as the end of the day)."""
+    if key not in table:
+        return default
+    value = table[key]
+    m = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    if m is None or (m.group(1) == "24" and m.group(2) != "00"):
+        _fail(f"{where}.{key}", f"must be a time like \"07:30\" (24-hour clock), got {value!r}")
+    if m.group(1) == "24":
+        return dt.time.max
+    return dt.time(int(m.group(1)), int(m.group(2)))
 
 
 def resolve_env(value, where: str = "config"):
@@ -418,8 +439,42 @@ def _tracking(raw: dict) -> dict:
     }
 
 
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _alerts(raw: dict) -> dict:
+    """[alerts]: who hears about alerts by email, and when the morning digest and end-of-day checks run."""
+    t = _table(raw.get("alerts"), "alerts")
+    _only(t, {"emails", "digest_time", "end_of_day", "rush_stall_email", "at_risk_margin_hours"}, "alerts")
+    emails = t.get("emails", [])
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        _fail("alerts.emails", "must be a list of email addresses, like [\"owner@myshop.com\"]")
+    emails = [e.strip() for e in emails if e and e.strip()]
+    for e in emails:
+        if not EMAIL_RE.fullmatch(e):
+            _fail("alerts.emails", f"{e!r} is not an email address")
+    return {
+        "emails": emails,
+        "digest_time": _clock(t, "digest_time", "alerts", dt.time(7, 30)),
+        "end_of_day": _clock(t, "end_of_day", "alerts", None),
+        "rush_stall_email": _bool(t, "rush_stall_email", "alerts", True),
+        "at_risk_margin_hours": _num(t, "at_risk_margin_hours", "alerts", 0, minimum=0, maximum=24 * 14),
+    }
+
+
+def _housekeeping(raw: dict) -> dict:
+    """[housekeeping]: the nightly clean-up's time and how long finished work is kept."""
+    t = _table(raw.get("housekeeping"), "housekeeping")
+    _only(t, {"at", "keep_days", "label_days"}, "housekeeping")
+    return {
+        "at": _clock(t, "at", "housekeeping", dt.time(3, 0)),
+        "keep_days": _num(t, "keep_days", "housekeeping", 90, minimum=7, maximum=3650, integer=True),
+        "label_days": _num(t, "label_days", "housekeeping", 30, minimum=1, maximum=3650, integer=True),
+    }
+
+
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
-             "intake", "scanning", "tracking", "database"}
+             "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping"}
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -520,6 +575,8 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         intake=_intake(raw, printers),
         scanning=_scanning(raw),
         tracking=_tracking(raw),
+        alerts=_alerts(raw),
+        housekeeping=_housekeeping(raw),
         database_url=normalise_database_url(database_url),
         secret_key=_secret_key(instance_path),
         config_path=Path(config_path) if config_path else None,

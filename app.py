@@ -22,6 +22,14 @@ def _build():
 app = _build()
 
 
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            logger.disabled = False
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run, every few seconds
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run Inktrail: web server and scheduler in one process.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for tablets on the LAN)")
@@ -29,7 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--demo", action="store_true", help="seed a demo shop when the database is empty")
     parser.add_argument("--threads", type=int, default=8, help="web server threads")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
 
     from flask_migrate import upgrade
     from sqlalchemy import func, select
@@ -49,6 +57,11 @@ def main(argv=None) -> int:
                 print(f"Seeded a demo shop with {made} orders.")
             print("Log in as " + ", ".join(f"{u} ({r})" for u, r in DEMO_USERS)
                   + f" with the password {DEMO_PASSWORD!r}.")
+
+    # Alembic's env.py applies alembic.ini's logging (logging.config.fileConfig): the root logger at WARN with
+    # its own handler, and every logger that existed before it disabled (the scheduler's, the jobs', the
+    # printers'). Put ours back, or "another process runs the scheduler" and job failures are never seen.
+    _configure_logging()
 
     from waitress import create_server
 

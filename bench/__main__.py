@@ -113,7 +113,7 @@ def board_case(active: int, history: int, database_url: str | None, n: int) -> d
             c.login("bench", "bench-password")
             c.get("/")  # warm up
             _, body = c.get("/board/columns")
-            version = re.search(rb'id="board-version" name="v" value="(\d+)"', body).group(1).decode()
+            version = re.search(rb'id="board-version" name="v" value="([\d.]+)"', body).group(1).decode()
             full = timed(lambda: c.get("/board/columns"), n)
             page = timed(lambda: c.get("/"), max(3, n // 3))
             status, _ = c.get(f"/board/columns?v={version}")

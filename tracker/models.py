@@ -363,6 +363,10 @@ class Alert(db.Model):
     closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     acknowledged_by: Mapped[Optional[str]] = mapped_column(String(80))
+    # Snoozed: hidden from the banner and the digest until then (the condition may still be true).
+    snoozed_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    snoozed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    snoozed_by: Mapped[Optional[str]] = mapped_column(String(80))
 
     order: Mapped[Optional[Order]] = relationship()
     job: Mapped[Optional[Job]] = relationship()

@@ -233,9 +233,10 @@ HISTORY_ROWS = 20_000
 CARRIER_NAMES = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "dhl": "DHL"}
 
 
-def typical_stage_hours(lc, tz, now: dt.datetime | None = None) -> dict:
-    """stage key -> eta.Typical: the median working hours orders spent in each people-moved stage over the
-    last HISTORY_DAYS (order-level moves only), or the stage's SLA while fewer than eta.MIN_SAMPLES."""
+def typical_stage_hours(lc, calendar, now: dt.datetime | None = None) -> dict:
+    """stage key -> eta.Typical: the median open hours (of `calendar`, the shop's work calendar) orders
+    spent in each people-moved stage over the last HISTORY_DAYS (order-level moves only), or the stage's
+    SLA while fewer than eta.MIN_SAMPLES."""
     from .domain import eta
 
     since = (now or utcnow()) - dt.timedelta(days=HISTORY_DAYS)
@@ -243,7 +244,7 @@ def typical_stage_hours(lc, tz, now: dt.datetime | None = None) -> dict:
         select(Event.order_id, Event.to_stage, Event.at)
         .where(Event.job_id.is_(None), Event.to_stage.is_not(None), Event.at >= since)
         .order_by(Event.order_id, Event.at, Event.id).limit(HISTORY_ROWS)).all()
-    samples = eta.stage_samples(((r[0], r[1], r[2]) for r in rows), tz)
+    samples = eta.stage_samples(((r[0], r[1], r[2]) for r in rows), calendar)
     return {s.key: eta.typical(samples.get(s.key, []), s.sla_hours) for s in lc.people_stages()}
 
 
@@ -290,7 +291,8 @@ def public_estimate(order: Order, now: dt.datetime | None = None):
     carrier = (active or order.shipments or [None])[0]
     carrier = carrier.carrier if carrier is not None else None
     estimates = [s.est_delivery for s in active if s.est_delivery]
-    common = dict(now=now, tz=tz, promised=order.due_date, transit=typical_transit_hours(carrier, now))
+    common = dict(now=now, tz=tz, calendar=settings.work_calendar, promised=order.due_date,
+                  transit=typical_transit_hours(carrier, now))
     if estimates:
         return eta.estimate_delivery(carrier_estimate=max(estimates), **common)
     if active:
@@ -301,7 +303,8 @@ def public_estimate(order: Order, now: dt.datetime | None = None):
     people = [s.key for s in lc.people_stages()]
     return eta.estimate_delivery(current_stage=order.stage, stage_entered_at=order.stage_entered_at,
                                  remaining_stages=people[people.index(order.stage) + 1:],
-                                 stage_typical=typical_stage_hours(lc, tz, now), **common)
+                                 stage_typical=typical_stage_hours(lc, common["calendar"], now),
+                                 **common)
 
 
 def public_view(order: Order) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .domain.calendar import BusinessCalendar
 from .domain.codes import PREFIX_RE
 from .domain.lifecycle import Lifecycle, build_lifecycle
 
@@ -80,6 +81,16 @@ class Settings:
     raw: dict = field(default_factory=dict, repr=False)
     # The shop's opening hours ([calendar]); None when the shop has not set one.
     calendar: Any = None
+
+    @property
+    def sla_calendar(self) -> BusinessCalendar:
+        """What stage SLAs count: the shop's open hours, or plain wall-clock hours without a [calendar]."""
+        return self.calendar or BusinessCalendar.always_open(self.shop.tz)
+
+    @property
+    def work_calendar(self) -> BusinessCalendar:
+        """What estimates and "working days" count: the shop's open hours, or Monday-Friday without one."""
+        return self.calendar or BusinessCalendar.weekdays(self.shop.tz)
 
 
 # -- small typed readers that name the key on failure ---------------------------------------------
@@ -473,6 +484,74 @@ def _housekeeping(raw: dict) -> dict:
     }
 
 
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _weekday(name, where: str) -> int:
+    """"mon" or "Monday" -> 0 ... 6."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    for names in (DAY_NAMES, _FULL_DAY_NAMES):
+        if key in names:
+            return names.index(key)
+    _fail(where, f"{name!r} is not a day (one of: {', '.join(DAY_NAMES)})")
+
+
+def _hhmm(t: dt.time) -> str:
+    return "24:00" if t == dt.time.max else t.strftime("%H:%M")
+
+
+def _calendar(raw: dict, shop: Shop) -> BusinessCalendar | None:
+    """[calendar]: the days and hours the shop is open, and its holidays; None without the table (SLAs are
+    then wall-clock hours). [calendar.hours] gives a day its own hours ("09:00-13:00") and opens it even
+    when open_days leaves it out."""
+    if raw.get("calendar") is None:
+        return None
+    t = _table(raw["calendar"], "calendar")
+    _only(t, {"open_days", "opens", "closes", "holidays", "hours"}, "calendar")
+    days = t.get("open_days", list(DAY_NAMES[:5]))
+    if not isinstance(days, list):
+        _fail("calendar.open_days", f"must be a list of days, like [\"mon\", \"tue\"], got {days!r}")
+    open_days = {_weekday(name, f"calendar.open_days[{i}]") for i, name in enumerate(days)}
+    opens = _clock(t, "opens", "calendar", dt.time(8, 0))
+    closes = _clock(t, "closes", "calendar", dt.time(17, 0))
+    if closes <= opens:
+        _fail("calendar.closes", f"must be after opens ({_hhmm(opens)}-{_hhmm(closes)})")
+    hours = {day: (opens, closes) for day in open_days}
+
+    where = "calendar.hours"
+    for name, value in _table(t.get("hours"), where).items():
+        day = _weekday(name, f"{where}.{name}")
+        parts = value.split("-") if isinstance(value, str) else []
+        if len(parts) != 2:
+            _fail(f"{where}.{name}", f"must be opening hours like \"09:00-13:00\", got {value!r}")
+        day_opens = _clock({name: parts[0]}, name, where)
+        day_closes = _clock({name: parts[1]}, name, where)
+        if day_closes <= day_opens:
+            _fail(f"{where}.{name}", f"must close after it opens ({_hhmm(day_opens)}-{_hhmm(day_closes)})")
+        hours[day] = (day_opens, day_closes)
+    if not hours:
+        _fail("calendar.open_days", "the shop must be open on at least one day")
+
+    holidays = t.get("holidays", [])
+    if not isinstance(holidays, list):
+        _fail("calendar.holidays", f"must be a list of dates, like [\"2026-12-25\"], got {holidays!r}")
+    return BusinessCalendar(shop.tz, hours, frozenset(_holiday(v, f"calendar.holidays[{i}]")
+                                                      for i, v in enumerate(holidays)))
+
+
+def _holiday(value, where: str) -> dt.date:
+    # TOML has dates of its own (2026-12-25 without quotes); a date with a time of day is not a holiday.
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    _fail(where, f"{value!r} is not a date (YYYY-MM-DD)")
+
+
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
              "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping"}
 
@@ -564,8 +643,9 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
     _only(db_table, {"url"}, "database")
     database_url = (os.environ.get("TRACKER_DATABASE_URL") or _str(db_table, "url", "database")
                     or default_database_url(instance_path))
+    shop = _shop(raw)
     return Settings(
-        shop=_shop(raw),
+        shop=shop,
         lifecycle=lifecycle,
         stations=_stations(raw, lifecycle, printers),
         printers=printers,
@@ -577,6 +657,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         tracking=_tracking(raw),
         alerts=_alerts(raw),
         housekeeping=_housekeeping(raw),
+        calendar=_calendar(raw, shop),
         database_url=normalise_database_url(database_url),
         secret_key=_secret_key(instance_path),
         config_path=Path(config_path) if config_path else None,

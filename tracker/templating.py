@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import request
+from flask import has_request_context, request
 
 from .domain.intake import METHOD_LABELS
-from .domain.sla import due_status, is_stalled
+from .domain.sla import due_status, is_stalled, stall_cutoff
 from .models import utcnow
 from .settings import current_settings
 
@@ -45,7 +45,20 @@ def init_app(app):
 
     @app.template_global("stalled")
     def stalled(stage, entered_at):
-        return is_stalled(stage.sla_hours, entered_at, utcnow())
+        """Past the stage's SLA in the shop's SLA calendar (open hours, or wall-clock without one). The board
+        asks for up to 10,000 cards: within a request, one cut-off per stage, then a comparison per card."""
+        if not stage.sla_hours or entered_at is None:
+            return False
+        if not has_request_context():
+            return is_stalled(stage.sla_hours, entered_at, utcnow(), current_settings().sla_calendar)
+        # Kept on the request, not on g: a request may share an app context that outlives it.
+        cache = request.environ.get("inktrail.stall_cutoffs")
+        if cache is None:
+            cache = request.environ["inktrail.stall_cutoffs"] = {"now": utcnow()}
+        key = (stage.key, stage.sla_hours)
+        if key not in cache:
+            cache[key] = stall_cutoff(stage.sla_hours, cache["now"], current_settings().sla_calendar)
+        return entered_at < cache[key]
 
     @app.template_global("due_status")
     def due_status_today(due):

@@ -188,7 +188,7 @@ BAD = [
     pytest.param('[shop]\nfirst_order_number = 10.5\n', "config: shop.first_order_number: must be a whole number",
                  id="first-number-float"),
     pytest.param('shop = "x"\n', "config: shop: must be a table", id="shop-not-table"),
-    pytest.param('[colours]\nprimary = "red"\n', "config: colours: unknown section (known: database, intake,",
+    pytest.param('[colours]\nprimary = "red"\n', "config: colours: unknown section (known: alerts, calendar, database,",
                  id="unknown-section"),
     pytest.param('debug = true\n', "config: debug: unknown section", id="unknown-top-level-key"),
     pytest.param('[printers.front]\ndriver = "laser"\n',
@@ -281,6 +281,114 @@ def test_tracker_config_that_does_not_exist(instance, tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKER_CONFIG", str(tmp_path / "missing.toml"))
     with pytest.raises(ConfigError, match="TRACKER_CONFIG names .*missing.toml, which does not exist"):
         load_settings(instance)
+
+
+# -- [calendar]: the shop's opening hours --------------------------------------------------------
+
+def test_no_calendar_means_wall_clock_slas_and_weekday_estimates(load):
+    import datetime as dt
+
+    from tracker.domain.calendar import BusinessCalendar
+
+    s = load('[shop]\ntimezone = "America/Denver"\n')
+    assert s.calendar is None
+    assert s.sla_calendar == BusinessCalendar.always_open(s.shop.tz)
+    assert s.work_calendar == BusinessCalendar.weekdays(s.shop.tz)
+    assert s.sla_calendar.tz == s.shop.tz and not s.work_calendar.is_open_day(dt.date(2026, 3, 7))
+
+
+def test_empty_calendar_table_is_monday_to_friday_eight_to_five(load):
+    import datetime as dt
+
+    s = load('[shop]\ntimezone = "America/Denver"\n[calendar]\n')
+    cal = s.calendar
+    assert str(cal.tz) == "America/Denver" and cal.holidays == frozenset()
+    assert dict(cal.hours) == {d: (dt.time(8), dt.time(17)) for d in range(5)}
+    assert s.sla_calendar is cal and s.work_calendar is cal
+
+
+def test_full_calendar(load):
+    import datetime as dt
+
+    s = load("""
+        [shop]
+        timezone = "America/Denver"
+
+        [calendar]
+        open_days = ["mon", "Tue", "wednesday", "thu"]
+        opens = "07:30"
+        closes = "24:00"
+        holidays = ["2026-12-25", 2027-01-01]
+
+        [calendar.hours]
+        fri = "08:00-12:00"
+        sat = "09:00-13:00"
+    """)
+    cal = s.calendar
+    assert dict(cal.hours) == {**{d: (dt.time(7, 30), dt.time.max) for d in range(4)},
+                               4: (dt.time(8), dt.time(12)), 5: (dt.time(9), dt.time(13))}
+    assert cal.holidays == {dt.date(2026, 12, 25), dt.date(2027, 1, 1)}
+    assert not cal.is_open_day(dt.date(2026, 12, 25)) and cal.is_open_day(dt.date(2026, 12, 26))  # a Saturday
+
+
+def test_a_day_in_calendar_hours_is_open_even_with_no_open_days(load):
+    import datetime as dt
+
+    s = load('[calendar]\nopen_days = []\n[calendar.hours]\nsat = "09:00-13:00"\n')
+    assert dict(s.calendar.hours) == {5: (dt.time(9), dt.time(13))}
+
+
+def test_the_commented_calendar_example_in_config_toml_loads(load):
+    lines = (ROOT / "config.toml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("# [calendar]")
+    example = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        example.append(line[2:])
+    cal = load("\n".join(example)).calendar
+    assert cal is not None and len(cal.hours) == 6 and len(cal.holidays) == 2
+
+
+BAD_CALENDARS = [
+    pytest.param('[calendar]\nopens = "17:00"\ncloses = "08:00"\n',
+                 "config: calendar.closes: must be after opens (17:00-08:00)", id="closes-before-opens"),
+    pytest.param('[calendar]\nopens = "24:00"\n', "config: calendar.closes: must be after opens (24:00-17:00)",
+                 id="opens-at-midnight"),
+    pytest.param('[calendar]\nopens = "8am"\n', "config: calendar.opens: must be a time like", id="opens-not-a-time"),
+    pytest.param('[calendar]\ncloses = "24:30"\n', "config: calendar.closes: must be a time like", id="closes-24-30"),
+    pytest.param('[calendar]\nholidays = ["2026-12-25", "2026-13-01"]\n',
+                 "config: calendar.holidays[1]: '2026-13-01' is not a date (YYYY-MM-DD)", id="holiday-month-13"),
+    pytest.param('[calendar]\nholidays = ["Dec 25"]\n', "config: calendar.holidays[0]: 'Dec 25' is not a date",
+                 id="holiday-words"),
+    pytest.param('[calendar]\nholidays = [2026-12-25T09:00:00]\n', "config: calendar.holidays[0]:",
+                 id="holiday-with-time"),
+    pytest.param('[calendar]\nholidays = "2026-12-25"\n', "config: calendar.holidays: must be a list of dates",
+                 id="holidays-not-list"),
+    pytest.param('[calendar]\nopen_days = ["mon", "funday"]\n',
+                 "config: calendar.open_days[1]: 'funday' is not a day (one of: mon, tue,", id="unknown-day"),
+    pytest.param('[calendar]\nopen_days = "mon-fri"\n', "config: calendar.open_days: must be a list of days",
+                 id="open-days-not-list"),
+    pytest.param('[calendar]\nopen_days = []\n', "config: calendar.open_days: the shop must be open on at least",
+                 id="no-open-day"),
+    pytest.param('[calendar.hours]\nsaturday-ish = "09:00-13:00"\n',
+                 "config: calendar.hours.saturday-ish: 'saturday-ish' is not a day", id="hours-unknown-day"),
+    pytest.param('[calendar.hours]\nsat = "09:00"\n',
+                 "config: calendar.hours.sat: must be opening hours like \"09:00-13:00\"", id="hours-no-range"),
+    pytest.param('[calendar.hours]\nsat = "9am-1pm"\n', "config: calendar.hours.sat: must be a time like",
+                 id="hours-not-times"),
+    pytest.param('[calendar.hours]\nsat = "13:00-09:00"\n',
+                 "config: calendar.hours.sat: must close after it opens (13:00-09:00)", id="hours-backwards"),
+    pytest.param('[calendar]\nhours = "09:00-17:00"\n', "config: calendar.hours: must be a table",
+                 id="hours-not-table"),
+    pytest.param('[calendar]\ntimezone = "UTC"\n', "config: calendar.timezone: unknown key", id="calendar-unknown-key"),
+    pytest.param('calendar = "weekdays"\n', "config: calendar: must be a table", id="calendar-not-table"),
+]
+
+
+@pytest.mark.parametrize("text,phrase", BAD_CALENDARS)
+def test_bad_calendar_names_the_key(load, text, phrase):
+    assert phrase in config_error(load, text)
 
 
 # -- env: values ---------------------------------------------------------------------------------

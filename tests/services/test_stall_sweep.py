@@ -64,6 +64,6 @@ def test_board_shows_the_open_alert_count_and_the_alerts_page_lists_them(app, cl
         run_job("stall-sweep")
     login(client, "operator")
     board = client.get("/").get_data(as_text=True)
-    assert "1 open alert:" in board
+    assert "1 alert needs someone" in board
     page = client.get("/alerts").get_data(as_text=True)
     assert "longer than its 4 h" in page and "A1001" in page

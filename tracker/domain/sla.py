@@ -1,13 +1,34 @@
-"""Time-in-stage against a stage's SLA (wall-clock hours; business calendars come with the stall checks)."""
+"""Time-in-stage against a stage's SLA: open hours of the shop's business calendar, or wall-clock hours
+without one."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .calendar import BusinessCalendar
 
 
-def is_stalled(sla_hours: float | None, entered_at: dt.datetime | None, now: dt.datetime) -> bool:
+def is_stalled(sla_hours: float | None, entered_at: dt.datetime | None, now: dt.datetime,
+               calendar: BusinessCalendar | None = None) -> bool:
+    """More than `sla_hours` in the stage: open hours of `calendar`, or wall-clock hours without one."""
     if not sla_hours or entered_at is None:
         return False
-    return now - entered_at > dt.timedelta(hours=sla_hours)
+    if calendar is None:
+        return now - entered_at > dt.timedelta(hours=sla_hours)
+    return calendar.hours_between(entered_at, now) > sla_hours
+
+
+def stall_cutoff(sla_hours: float | None, now: dt.datetime,
+                 calendar: BusinessCalendar | None = None) -> dt.datetime | None:
+    """The moment before which entering a stage means stalled at `now` (None: the stage has no SLA), so
+    `is_stalled(h, e, now, cal)` is `e < stall_cutoff(h, now, cal)`: one calendar walk per stage, then
+    a comparison per card."""
+    if not sla_hours:
+        return None
+    if calendar is None:
+        return now - dt.timedelta(hours=sla_hours)
+    return calendar.subtract_hours(now, sla_hours)
 
 
 def due_status(due: dt.date | None, today: dt.date) -> str | None:
@@ -36,19 +57,3 @@ def due_range(bucket: str, today: dt.date) -> tuple[dt.date | None, dt.date | No
         return today, today + dt.timedelta(days=7)
     raise ValueError(f"unknown due filter {bucket!r}")
 
-
-def add_business_days(start: dt.datetime, days: float, tz) -> dt.datetime:
-    """`days` working days after `start`, skipping Saturdays and Sundays in the shop's time zone (the
-    shop calendar with hours and holidays comes with the stall checks). Start on a weekend counts from
-    the next Monday's midnight."""
-    local = start.astimezone(tz)
-    while local.weekday() >= 5:
-        local = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-    remaining = dt.timedelta(days=days)
-    while remaining > dt.timedelta(0):
-        step = min(remaining, dt.timedelta(days=1))
-        local = (local + step).astimezone(tz)
-        remaining -= step
-        while local.weekday() >= 5:
-            local = (local + dt.timedelta(days=1)).astimezone(tz)
-    return local.astimezone(dt.timezone.utc)

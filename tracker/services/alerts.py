@@ -14,13 +14,22 @@ def raise_alert(kind: str, key: str, *, message: str, since: dt.datetime, order_
                 job_id: int | None = None, shipment_id: int | None = None, stage: str | None = None) -> Alert:
     """Opens the alert with this key unless it exists (open or closed: a closed key is not raised twice;
     a new occurrence of the same kind gets a new key, e.g. with the time the condition began)."""
+    return raise_alert_once(kind, key, message=message, since=since, order_id=order_id, job_id=job_id,
+                            shipment_id=shipment_id, stage=stage)[0]
+
+
+def raise_alert_once(kind: str, key: str, *, message: str, since: dt.datetime, order_id: int | None = None,
+                     job_id: int | None = None, shipment_id: int | None = None,
+                     stage: str | None = None) -> tuple[Alert, bool]:
+    """raise_alert(), also saying whether this call opened it (True) or it existed already (False)."""
     alert = db.session.scalar(select(Alert).where(Alert.key == key))
-    if alert is None:
-        alert = Alert(kind=kind, key=key, message=message, since=since, order_id=order_id, job_id=job_id,
-                      shipment_id=shipment_id, stage=stage)
-        db.session.add(alert)
-        db.session.flush()
-    return alert
+    if alert is not None:
+        return alert, False
+    alert = Alert(kind=kind, key=key, message=message, since=since, order_id=order_id, job_id=job_id,
+                  shipment_id=shipment_id, stage=stage)
+    db.session.add(alert)
+    db.session.flush()
+    return alert, True
 
 
 def close_alerts_except(kind: str, keep: set[str], *, now: dt.datetime | None = None) -> int:
@@ -39,6 +48,89 @@ def open_alerts() -> list[Alert]:
     return list(db.session.scalars(select(Alert).where(Alert.closed_at.is_(None)).order_by(Alert.since)))
 
 
+def needs_attention(alert: Alert, now: dt.datetime) -> bool:
+    """Open, not acknowledged and not snoozed: what the banner counts and the digest leads with."""
+    return (alert.closed_at is None and alert.acknowledged_at is None
+            and (alert.snoozed_until is None or alert.snoozed_until <= now))
+
+
+def _attention_clause(now: dt.datetime):
+    from sqlalchemy import or_
+
+    return (Alert.closed_at.is_(None), Alert.acknowledged_at.is_(None),
+            or_(Alert.snoozed_until.is_(None), Alert.snoozed_until <= now))
+
+
+def grouped_alerts(now: dt.datetime | None = None) -> dict[str, list[Alert]]:
+    """Open alerts for the alerts page: {"attention": [...], "snoozed": [...], "acknowledged": [...]}."""
+    now = now or utcnow()
+    groups: dict[str, list[Alert]] = {"attention": [], "snoozed": [], "acknowledged": []}
+    for alert in open_alerts():
+        if alert.acknowledged_at is not None:
+            groups["acknowledged"].append(alert)
+        elif alert.snoozed_until is not None and alert.snoozed_until > now:
+            groups["snoozed"].append(alert)
+        else:
+            groups["attention"].append(alert)
+    return groups
+
+
+class AlertRefused(ValueError):
+    """An acknowledge or snooze that cannot be done; the message says why."""
+
+
+SNOOZE_CHOICES = {"1h": "1 hour", "4h": "4 hours", "tomorrow": "Until tomorrow's opening"}
+
+
+def snooze_until(choice: str, now: dt.datetime) -> dt.datetime:
+    """The end of a snooze: 1 or 4 hours, or the next working day's opening (08:00 without a calendar)."""
+    from ..settings import current_settings
+
+    if choice == "1h":
+        return now + dt.timedelta(hours=1)
+    if choice == "4h":
+        return now + dt.timedelta(hours=4)
+    if choice == "tomorrow":
+        settings = current_settings()
+        cal = settings.work_calendar
+        day = cal.next_open_day(now.astimezone(settings.shop.tz).date() + dt.timedelta(days=1))
+        opening = cal.open_interval(day)[0] if settings.calendar is not None else \
+            dt.datetime.combine(day, dt.time(8, 0), tzinfo=settings.shop.tz)
+        return opening.astimezone(dt.timezone.utc)
+    raise AlertRefused(f"'{choice}' is not a snooze choice ({', '.join(SNOOZE_CHOICES)})")
+
+
+def _open_alert(alert_id: int) -> Alert:
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        raise AlertRefused("There is no such alert.")
+    if alert.closed_at is not None:
+        raise AlertRefused("That alert has closed already: what it warned about is over.")
+    return alert
+
+
+def acknowledge(alert_id: int, *, by: str, now: dt.datetime | None = None) -> Alert:
+    """Someone has seen it and is on it: it leaves the banner and the digest's list, and stays listed
+    (with who and when) until what it warns about is over."""
+    alert = _open_alert(alert_id)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = now or utcnow()
+        alert.acknowledged_by = by
+    db.session.flush()
+    return alert
+
+
+def snooze(alert_id: int, choice: str, *, by: str, now: dt.datetime | None = None) -> Alert:
+    """Hidden from the banner until the snooze ends (who and when recorded); it comes back if still open."""
+    now = now or utcnow()
+    alert = _open_alert(alert_id)
+    alert.snoozed_until = snooze_until(choice, now)
+    alert.snoozed_at = now
+    alert.snoozed_by = by
+    db.session.flush()
+    return alert
+
+
 def alert_json(alert: Alert) -> dict:
     data = {"kind": alert.kind, "order_id": alert.order.code if alert.order else None,
             "since": alert.since.isoformat(), "message": alert.message}
@@ -53,42 +145,221 @@ def alert_json(alert: Alert) -> dict:
 
 def stall_sweep(now: dt.datetime | None = None) -> dict:
     """One alert per stall: a job (or, from packing on, an order) whose time in its stage passed the
-    stage's SLA. The key holds the time the stage was entered, so a job that moves closes its alert and
-    a later stall of the same job raises a new one."""
+    stage's SLA, counted in the shop's business hours when it has a [calendar]. The key holds the time
+    the stage was entered, so a job that moves closes its alert and a later stall of the same job raises
+    a new one. A newly stalled rush order is mailed to the managers at once."""
     from ..domain.lifecycle import CANCELLED
-    from ..domain.sla import is_stalled
+    from ..domain.sla import stall_cutoff
     from ..models import Job, Order
     from ..settings import current_settings
 
     now = now or utcnow()
-    lc = current_settings().lifecycle
+    settings = current_settings()
+    lc, calendar = settings.lifecycle, settings.sla_calendar
     keep: set[str] = set()
+    mailed = 0
     for stage in lc.people_stages():
-        if not stage.sla_hours:
+        cutoff = stall_cutoff(stage.sla_hours, now, calendar)
+        if cutoff is None:
             continue
-        limit = now - dt.timedelta(hours=stage.sla_hours)
         if stage.scope == "job":
-            rows = db.session.scalars(select(Job).where(Job.stage == stage.key, Job.stage_entered_at < limit))
-            for job in rows:
-                if not is_stalled(stage.sla_hours, job.stage_entered_at, now) or job.order.stage == CANCELLED:
-                    continue
-                key = f"stall:job:{job.id}:{stage.key}:{job.stage_entered_at.isoformat()}"
-                keep.add(key)
-                raise_alert("stall", key, since=job.stage_entered_at, order_id=job.order_id, job_id=job.id,
-                            stage=stage.key, message=f"{job.code} has been in {stage.label} longer than its "
-                                                     f"{stage.sla_hours:g} h")
+            rows = db.session.scalars(select(Job).join(Order, Job.order_id == Order.id).where(
+                Job.stage == stage.key, Job.stage_entered_at < cutoff, Order.stage != CANCELLED))
+            found = [(f"stall:job:{job.id}:{stage.key}:{job.stage_entered_at.isoformat()}", job.order, job,
+                      job.code, job.stage_entered_at) for job in rows]
         else:
-            for order in db.session.scalars(select(Order).where(Order.stage == stage.key,
-                                                                Order.stage_entered_at < limit)):
-                key = f"stall:order:{order.id}:{stage.key}:{order.stage_entered_at.isoformat()}"
-                keep.add(key)
-                raise_alert("stall", key, since=order.stage_entered_at, order_id=order.id, stage=stage.key,
-                            message=f"{order.code} has been in {stage.label} longer than its {stage.sla_hours:g} h")
+            rows = db.session.scalars(select(Order).where(Order.stage == stage.key, Order.stage_entered_at < cutoff))
+            found = [(f"stall:order:{order.id}:{stage.key}:{order.stage_entered_at.isoformat()}", order, None,
+                      order.code, order.stage_entered_at) for order in rows]
+        for key, order, job, code, entered in found:
+            keep.add(key)
+            alert, new = raise_alert_once(
+                "stall", key, since=entered, order_id=order.id, job_id=job.id if job else None, stage=stage.key,
+                message=f"{code} has been in {stage.label} longer than its {stage.sla_hours:g} h")
+            if new and order.rush:
+                mailed += rush_stall_mail(alert)
     closed = close_alerts_except("stall", keep, now=now)
-    return {"stalled": len(keep), "closed": closed}
+    return {"stalled": len(keep), "closed": closed} | ({"mailed": mailed} if mailed else {})
 
 
-def open_alert_count() -> int:
+def open_alert_count(now: dt.datetime | None = None) -> int:
+    """Open alerts that need someone (not acknowledged, not snoozed): the board banner's number."""
     from sqlalchemy import func
 
-    return db.session.scalar(select(func.count()).select_from(Alert).where(Alert.closed_at.is_(None))) or 0
+    clause = _attention_clause(now or utcnow())
+    return db.session.scalar(select(func.count()).select_from(Alert).where(*clause)) or 0
+
+
+# -- end of day ----------------------------------------------------------------------------------------
+
+EOD_KINDS = ("eod_no_label", "eod_no_pickup_scan", "eod_rush_not_started")
+
+
+def end_of_day_cutoff(now: dt.datetime) -> dt.datetime | None:
+    """When today's end-of-day check is due: [alerts] end_of_day, else the calendar's closing time, else
+    17:00. None on a day the shop's calendar says it is closed."""
+    from ..settings import current_settings
+
+    settings = current_settings()
+    tz = settings.shop.tz
+    day = now.astimezone(tz).date()
+    at = settings.alerts["end_of_day"]
+    if settings.calendar is not None:
+        if not settings.calendar.is_open_day(day):
+            return None
+        if at is None:
+            return settings.calendar.closing_time(day).astimezone(dt.timezone.utc)
+    elif day.weekday() >= 5 and at is None:
+        return None
+    return dt.datetime.combine(day, at or dt.time(17, 0), tzinfo=tz).astimezone(dt.timezone.utc)
+
+
+def end_of_day_sweep(now: dt.datetime | None = None) -> dict:
+    """After the end of the working day, one alert for each: an order packed with no carrier label; an
+    order labeled that the carrier has not scanned; a rush order with a job not yet on press. Each is
+    raised once per occurrence and closes when the condition is over (checked on every run, any time)."""
+    from sqlalchemy import exists
+
+    from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE
+    from ..models import Job, Order, Shipment
+    from ..settings import current_settings
+
+    now = now or utcnow()
+    lc = current_settings().lifecycle
+    cutoff = end_of_day_cutoff(now)
+    due = cutoff is not None and now >= cutoff
+    keep: dict[str, set[str]] = {kind: set() for kind in EOD_KINDS}
+    raised = 0
+
+    def hold(kind: str, key: str, **fields) -> None:
+        nonlocal raised
+        existing = db.session.scalar(select(Alert.id).where(Alert.key == key, Alert.closed_at.is_(None)))
+        if existing is not None:
+            keep[kind].add(key)
+        elif due and fields["since"] <= cutoff:
+            _, new = raise_alert_once(kind, key, **fields)
+            keep[kind].add(key)
+            raised += new
+
+    has_shipment = exists().where(Shipment.order_id == Order.id)
+    for order in db.session.scalars(select(Order).where(Order.stage == PACK_STAGE, ~has_shipment)):
+        hold("eod_no_label", f"eod:no_label:{order.id}:{order.stage_entered_at.isoformat()}",
+             since=order.stage_entered_at, order_id=order.id, stage=PACK_STAGE,
+             message=f"{order.code} is packed but has no carrier label")
+    for order in db.session.scalars(select(Order).where(Order.stage == LAST_PEOPLE_STAGE)):
+        hold("eod_no_pickup_scan", f"eod:no_pickup:{order.id}:{order.stage_entered_at.isoformat()}",
+             since=order.stage_entered_at, order_id=order.id, stage=LAST_PEOPLE_STAGE,
+             message=f"{order.code} is labeled but the carrier has not scanned it")
+    if "production" in lc:
+        before = [s.key for s in lc.job_stages() if lc.index(s.key) < lc.index("production")]
+        rows = db.session.scalars(
+            select(Order).where(Order.rush.is_(True), Order.stage != CANCELLED,
+                                exists().where(Job.order_id == Order.id, Job.stage.in_(before))))
+        for order in rows:
+            hold("eod_rush_not_started", f"eod:rush:{order.id}", since=order.created_at, order_id=order.id,
+                 message=f"Rush order {order.code} is not on press yet")
+    closed = sum(close_alerts_except(kind, keys, now=now) for kind, keys in keep.items())
+    return {"due": due, "raised": raised, "open": sum(len(k) for k in keep.values()), "closed": closed}
+
+
+# -- mail to managers -------------------------------------------------------------------------------
+
+def _staff_mail_ready() -> list[str]:
+    """The [alerts] emails when mail is set up, else []."""
+    from ..settings import current_settings
+
+    settings = current_settings()
+    if not (settings.notifications.get("email") or {}).get("enabled"):
+        return []
+    return list(settings.alerts["emails"])
+
+
+def _staff_mail(template: str, key: str, subject: str, context: dict) -> int:
+    """Queues one staff email per [alerts] address through the outbox (once per key and address)."""
+    import hashlib
+
+    from flask import current_app
+
+    from ..settings import current_settings
+    from .outbox import enqueue
+
+    recipients = _staff_mail_ready()
+    if not recipients:
+        return 0
+    env = current_app.jinja_env
+    values = {**context, "subject": subject, "shop_name": current_settings().shop.name,
+              "base_url": current_settings().shop.public_url.rstrip("/")}
+    text = env.get_template(f"email/staff_{template}.txt").render(**values)
+    html = env.get_template(f"email/staff_{template}.html").render(**values)
+    queued = 0
+    for to in recipients:
+        dedupe = f"email:staff:{key}:{to}"[:160]
+        enqueue("email", dedupe, {"subject": subject, "text": text, "html": html, "to": to, "kind": f"staff_{template}",
+                                  "message_id": f"<{hashlib.sha256(dedupe.encode()).hexdigest()[:32]}@inktrail>"})
+        queued += 1
+    return queued
+
+
+def rush_stall_mail(alert: Alert) -> int:
+    """The immediate email when a rush order's job (or the order) stalls."""
+    from ..settings import current_settings
+
+    settings = current_settings()
+    if not settings.alerts["rush_stall_email"] or alert.order is None or not alert.order.rush:
+        return 0
+    return _staff_mail("rush_stall", f"rush_stall:{alert.key}", f"Rush order {alert.order.code} has stalled",
+                       {"alert": alert, "order": alert.order,
+                        "stage_label": settings.lifecycle.label(alert.stage) if alert.stage else ""})
+
+
+def digest_context(now: dt.datetime) -> dict:
+    """What the morning digest says: alerts needing someone, the day's due and late orders, the board's
+    counts per stage and yesterday's shipments."""
+    from sqlalchemy import func
+
+    from ..domain.lifecycle import CANCELLED, FINAL_STAGE
+    from ..models import Event, Order
+    from ..settings import current_settings
+
+    settings = current_settings()
+    tz, lc = settings.shop.tz, settings.lifecycle
+    today = now.astimezone(tz).date()
+    groups = grouped_alerts(now)
+    active = (Order.stage.not_in([CANCELLED, FINAL_STAGE]),)
+    people = [s.key for s in lc.people_stages()]
+    counts = dict(db.session.execute(select(Order.stage, func.count()).where(*active).group_by(Order.stage)).all())
+    due_today = list(db.session.scalars(select(Order).where(*active, Order.stage.in_(people),
+                                                            Order.due_date == today).order_by(Order.id)))
+    late = list(db.session.scalars(select(Order).where(*active, Order.stage.in_(people),
+                                                       Order.due_date < today).order_by(Order.due_date, Order.id)))
+    start = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+    end = dt.datetime.combine(today, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+    shipped = db.session.scalar(select(func.count(func.distinct(Event.order_id))).where(
+        Event.job_id.is_(None), Event.to_stage == "picked_up", Event.at >= start, Event.at < end)) or 0
+    return {"today": today, "attention": groups["attention"], "snoozed": groups["snoozed"],
+            "acknowledged": groups["acknowledged"],
+            "stages": [(lc.label(k), counts.get(k, 0)) for k in lc.keys if k in counts],
+            "due_today": due_today, "late": late, "shipped_yesterday": shipped,
+            "labels": {k: lc.label(k) for k in lc.keys}}
+
+
+def daily_digest(now: dt.datetime | None = None) -> dict:
+    """The managers' morning email, once a day after [alerts] digest_time (on the shop's open days when
+    it has a calendar). Runs every few minutes; a computer switched on late still sends that morning's."""
+    from ..settings import current_settings
+
+    now = now or utcnow()
+    settings = current_settings()
+    tz = settings.shop.tz
+    local = now.astimezone(tz)
+    if not _staff_mail_ready():
+        return {"sent": 0, "why": "no [alerts] emails, or mail is off in [notifications.email]"}
+    if settings.calendar is not None and not settings.calendar.is_open_day(local.date()):
+        return {"sent": 0, "why": "the shop is closed today"}
+    if local.time() < settings.alerts["digest_time"]:
+        return {"sent": 0, "why": "not yet digest time"}
+    context = digest_context(now)
+    subject = (f"{settings.shop.name}: {len(context['attention'])} alert"
+               f"{'' if len(context['attention']) == 1 else 's'}, {len(context['due_today'])} due today "
+               f"({local:%a %b %d})")
+    return {"sent": _staff_mail("digest", f"digest:{local.date().isoformat()}", subject, context)}

@@ -37,3 +37,10 @@ def health_report() -> dict:
     report["scheduler"]["running"] = running
     report["scheduler"]["last_heartbeat"] = beat.last_finished_at.isoformat() if beat and beat.last_finished_at else None
     return report
+
+
+def scheduler_running(now: dt.datetime | None = None) -> bool:
+    """True while the heartbeat job has run in the last three beats (one primary-key read)."""
+    beat = db.session.get(SchedulerJob, "heartbeat")
+    return bool(beat and beat.last_finished_at and
+                (now or utcnow()) - beat.last_finished_at < dt.timedelta(seconds=3 * HEARTBEAT_SECONDS))

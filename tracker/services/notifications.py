@@ -261,7 +261,8 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
             continue
         for job in order.jobs:
             if job.stage in lc and lc.get(job.stage).scope == "job" and \
-                    is_stalled(lc.get(job.stage).sla_hours, job.stage_entered_at, now):
+                    is_stalled(lc.get(job.stage).sla_hours, job.stage_entered_at, now,
+                               current_settings().sla_calendar):
                 words = CUSTOMER_WORDS.get(job.stage, lc.label(job.stage)).lower()
                 key = f"stall:{job.stage}"
                 if _first_delay(order, key) and send_delay_notice(

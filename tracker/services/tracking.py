@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain import carrier_status as cs
 from ..domain import polling
-from ..domain.sla import add_business_days
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE
 from ..extensions import db
 from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
@@ -419,7 +418,8 @@ def carrier_alert_sweep(now: dt.datetime | None = None) -> dict:
         code = s.order.code if s.order else ""
         if s.order and s.order.stage == CANCELLED:
             continue
-        if s.activated_at is None and add_business_days(s.created_at, cfg["label_no_scan_days"], tz) <= now:
+        if s.activated_at is None and \
+                current_settings().work_calendar.add_days(s.created_at, cfg["label_no_scan_days"]) <= now:
             key = f"label_no_scan:{s.id}"
             keep["label_no_scan"].add(key)
             raise_alert("label_no_scan", key, since=s.created_at, order_id=s.order_id, shipment_id=s.id,

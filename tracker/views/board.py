@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
-from flask import Blueprint, make_response, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from ..auth import page_actor, role_required
 from ..domain.intake import CHANNELS, METHODS
@@ -15,6 +16,7 @@ from ..domain.sla import DUE_FILTERS
 from ..extensions import db
 from ..queries import BoardFilters, board_columns, board_version
 from ..services.alerts import open_alert_count
+from ..services.health import scheduler_running
 from ..services.orders import move_card
 from ..settings import current_settings
 from . import sentence
@@ -39,10 +41,18 @@ def filters_from(args) -> BoardFilters:
     )
 
 
+def _state() -> dict:
+    """What the board shows besides its columns, and its version: the newest audit event, the number of
+    alerts that need someone and whether the scheduler runs. Three indexed reads, so the every-second
+    "anything new?" check stays cheap and a raised alert or a stopped scheduler shows within a second."""
+    alert_count, scheduler_ok = open_alert_count(), scheduler_running()
+    return {"version": f"{board_version()}.{alert_count}.{int(scheduler_ok)}", "alert_count": alert_count,
+            "scheduler_ok": scheduler_ok}
+
+
 def _columns_response(filters: BoardFilters, status: int = 200, error: str | None = None, info: str | None = None):
     resp = make_response(render_template("board/_columns.html", columns=board_columns(filters),
-                                         version=board_version(), filters=filters,
-                                         alert_count=open_alert_count()), status)
+                                         filters=filters, **_state()), status)
     query = urlencode(filters.as_args())
     resp.headers["HX-Replace-Url"] = url_for("board.index") + (f"?{query}" if query else "")
     if error or info:
@@ -55,24 +65,57 @@ def _columns_response(filters: BoardFilters, status: int = 200, error: str | Non
 @role_required("operator")
 def index():
     filters = filters_from(request.args)
-    return render_template("board/index.html", columns=board_columns(filters), version=board_version(),
-                           filters=filters, methods=METHODS, channels=CHANNELS, due_filters=DUE_FILTERS,
-                           alert_count=open_alert_count())
+    return render_template("board/index.html", columns=board_columns(filters), filters=filters, methods=METHODS,
+                           channels=CHANNELS, due_filters=DUE_FILTERS, **_state())
 
 
 @bp.get("/alerts")
 @role_required("operator")
 def alerts():
-    from ..services.alerts import open_alerts
+    from ..services.alerts import SNOOZE_CHOICES, grouped_alerts
 
-    return render_template("board/alerts.html", alerts=open_alerts())
+    return render_template("board/alerts.html", groups=grouped_alerts(), snooze_choices=SNOOZE_CHOICES)
+
+
+@bp.post("/alerts/<int:alert_id>/acknowledge")
+@role_required("operator")
+def acknowledge_alert(alert_id: int):
+    from ..services.alerts import AlertRefused, acknowledge
+
+    try:
+        alert = acknowledge(alert_id, by=current_user.username)
+        db.session.commit()
+        flash(f"Acknowledged: {alert.message}.", "success")
+    except AlertRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("board.alerts"))
+
+
+@bp.post("/alerts/<int:alert_id>/snooze")
+@role_required("operator")
+def snooze_alert(alert_id: int):
+    from ..services.alerts import AlertRefused, snooze
+
+    try:
+        alert = snooze(alert_id, request.form.get("for", ""), by=current_user.username)
+        db.session.commit()
+        flash(f"Snoozed until {local_time(alert.snoozed_until)}: {alert.message}.", "success")
+    except AlertRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("board.alerts"))
+
+
+def local_time(value) -> str:
+    return value.astimezone(current_settings().shop.tz).strftime("%a %b %d, %H:%M")
 
 
 @bp.get("/board/columns")
 @role_required("operator")
 def columns():
     seen = request.args.get("v", "")
-    if seen and seen == str(board_version()):
+    if seen and seen == _state()["version"]:
         return "", 204
     return _columns_response(filters_from(request.args))
 

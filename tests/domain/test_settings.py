@@ -1,6 +1,7 @@
 """load_settings: config.toml + environment -> Settings, or a ConfigError that names the key."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import stat
 import textwrap
@@ -520,3 +521,34 @@ def test_secret_key_made_by_another_process_first_is_used(instance, tmp_path, mo
     path.write_text("")
     assert load_settings(instance, path).secret_key == "the-other-workers-key"
     assert sorted(p.name for p in instance.iterdir()) == ["secret_key"]
+
+
+# -- [alerts] and [housekeeping] ------------------------------------------------------------------
+
+def test_alerts_and_housekeeping_defaults_and_values(load):
+    s = load("")
+    assert s.alerts == {"emails": [], "digest_time": dt.time(7, 30), "end_of_day": None, "rush_stall_email": True,
+                        "at_risk_margin_hours": 0}
+    assert s.housekeeping == {"at": dt.time(3, 0), "keep_days": 90, "label_days": 30}
+    s = load('[alerts]\nemails = ["owner@shop.test", " "]\ndigest_time = "6:05"\nend_of_day = "24:00"\n'
+             'rush_stall_email = false\nat_risk_margin_hours = 12\n[housekeeping]\nat = "01:30"\nkeep_days = 30\n')
+    assert s.alerts == {"emails": ["owner@shop.test"], "digest_time": dt.time(6, 5), "end_of_day": dt.time.max,
+                        "rush_stall_email": False, "at_risk_margin_hours": 12}
+    assert s.housekeeping["at"] == dt.time(1, 30) and s.housekeeping["keep_days"] == 30
+
+
+@pytest.mark.parametrize("text,phrase", [
+    ('[alerts]\nemails = "owner@shop.test"', "alerts.emails: must be a list"),
+    ('[alerts]\nemails = ["not-an-address"]', "alerts.emails: 'not-an-address' is not an email address"),
+    ('[alerts]\ndigest_time = "7.30"', "alerts.digest_time: must be a time like"),
+    ('[alerts]\ndigest_time = "25:00"', "alerts.digest_time: must be a time like"),
+    ('[alerts]\nend_of_day = 17', "alerts.end_of_day: must be a time like"),
+    ('[alerts]\nrush_stall_email = "yes"', "alerts.rush_stall_email: must be true or false"),
+    ('[alerts]\nat_risk_margin_hours = -1', "alerts.at_risk_margin_hours: must be between"),
+    ('[alerts]\ndigest = "07:00"', "alerts.digest: unknown key"),
+    ('[housekeeping]\nkeep_days = 1', "housekeeping.keep_days: must be between 7"),
+    ('[housekeeping]\nkeep_days = 30.5', "housekeeping.keep_days: must be a whole number"),
+    ('[housekeeping]\nat = "24:01"', "housekeeping.at: must be a time like"),
+])
+def test_bad_alerts_and_housekeeping_name_the_key(load, text, phrase):
+    assert phrase in config_error(load, text)

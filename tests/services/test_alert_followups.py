@@ -286,3 +286,21 @@ def test_rush_stall_mail_can_be_switched_off(tmp_path, smtp):
         clock.shift(dt.timedelta(hours=5))
         assert run_job("stall-sweep") == {"stalled": 1, "closed": 0}
         assert run_job("outbox")["sent"] == 0
+
+
+def test_api_acknowledge_and_snooze(app, client):
+    from tests.conftest import Api, api_token
+
+    with app.app_context(), time_machine.travel(MON_10, tick=False) as clock:
+        _, alert = stalled_order(clock)
+        alert_id = alert.id
+    api = Api(client, api_token(app))
+    with time_machine.travel(MON_10 + dt.timedelta(hours=6), tick=False):
+        assert api.post(f"/api/alerts/{alert_id}/snooze", json={"for": "never"}).status_code == 400
+        assert api.post("/api/alerts/999/acknowledge").status_code == 404
+        resp = api.post(f"/api/alerts/{alert_id}/snooze", json={"for": "4h"})
+        assert resp.status_code == 200 and resp.json["snoozed_until"].startswith("2026-03-03T03:00")
+        resp = api.post(f"/api/alerts/{alert_id}/acknowledge")
+        assert resp.status_code == 200 and resp.json["acknowledged_by"]
+        (listed,) = api.get("/api/alerts").json["alerts"]
+        assert listed["id"] == alert_id and listed["acknowledged_at"].startswith("2026-03-02T23:00")

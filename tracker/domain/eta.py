@@ -72,7 +72,21 @@ def estimate_delivery(*, now: dt.datetime, tz, calendar: BusinessCalendar, promi
     if picked_up_at is not None:
         arrival = (picked_up_at + dt.timedelta(hours=transit.hours)).astimezone(tz).date()
         return Estimate(max(arrival, today), SOURCE_HISTORY if used_history else SOURCE_TYPICAL, promised)
-    at = now
+    at, from_history = work_done_at(now=now, calendar=calendar, current_stage=current_stage,
+                                    stage_entered_at=stage_entered_at, remaining_stages=remaining_stages,
+                                    stage_typical=stage_typical)
+    used_history |= from_history
+    arrival = (at + dt.timedelta(hours=transit.hours)).astimezone(tz).date()
+    return Estimate(max(arrival, today), SOURCE_HISTORY if used_history else SOURCE_TYPICAL, promised)
+
+
+def work_done_at(*, now: dt.datetime, calendar: BusinessCalendar, current_stage: str | None,
+                 stage_entered_at: dt.datetime | None, remaining_stages: Sequence[str],
+                 stage_typical: Mapping[str, Typical]) -> tuple[dt.datetime, bool]:
+    """When the work left is done at the shop's typical pace: what is left of the current stage (its
+    typical time minus the open hours already spent in it), then each remaining stage, in the calendar's
+    open hours. Also whether any figure came from the shop's own history."""
+    at, used_history = now, False
     if current_stage is not None and current_stage in stage_typical:
         t = stage_typical[current_stage]
         used_history |= t.from_history
@@ -84,8 +98,43 @@ def estimate_delivery(*, now: dt.datetime, tz, calendar: BusinessCalendar, promi
             continue
         used_history |= t.from_history
         at = calendar.add_hours(at, t.hours)
-    arrival = (at + dt.timedelta(hours=transit.hours)).astimezone(tz).date()
-    return Estimate(max(arrival, today), SOURCE_HISTORY if used_history else SOURCE_TYPICAL, promised)
+    return at, used_history
+
+
+@dataclass(frozen=True)
+class Risk:
+    """A due date's outlook: when the slowest piece of work is done and when the parcel would arrive."""
+
+    code: str                # the job (or order) that finishes last
+    stage: str               # where it is now
+    ready_at: dt.datetime    # handed to the carrier, at the typical pace
+    arrival: dt.datetime     # ready_at + the carrier's typical transit
+    deadline: dt.datetime    # the end of the due date in the shop's time zone
+    margin_hours: float
+
+    @property
+    def at_risk(self) -> bool:
+        return self.arrival + dt.timedelta(hours=self.margin_hours) > self.deadline
+
+
+def due_risk(*, now: dt.datetime, tz, calendar: BusinessCalendar, due: dt.date,
+             work: Iterable[tuple[str, str, dt.datetime | None]], people_stages: Sequence[str],
+             stage_typical: Mapping[str, Typical], transit: Typical, margin_hours: float = 0.0) -> Risk | None:
+    """Will the order make its due date (a delivery date, as promised to the customer)? `work` lists what
+    is still at the shop: (job or order code, its stage, when it entered it). Each piece finishes at the
+    typical pace of its remaining stages; the last to finish decides. At risk when that arrival plus
+    `margin_hours` falls after the due date. None when nothing is left at the shop."""
+    deadline = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+    latest: Risk | None = None
+    for code, stage, entered in work:
+        if stage not in people_stages:
+            continue
+        ready, _ = work_done_at(now=now, calendar=calendar, current_stage=stage, stage_entered_at=entered,
+                                remaining_stages=people_stages[people_stages.index(stage) + 1:],
+                                stage_typical=stage_typical)
+        if latest is None or ready > latest.ready_at:
+            latest = Risk(code, stage, ready, ready + dt.timedelta(hours=transit.hours), deadline, margin_hours)
+    return latest
 
 
 def stage_samples(moves: Iterable[tuple[int, str, dt.datetime]],

@@ -140,6 +140,11 @@ def alert_json(alert: Alert) -> dict:
         data["stage"] = alert.stage
     if alert.shipment is not None:
         data["tracking_number"] = alert.shipment.tracking_number
+    data["id"] = alert.id
+    if alert.acknowledged_at is not None:
+        data["acknowledged_at"], data["acknowledged_by"] = alert.acknowledged_at.isoformat(), alert.acknowledged_by
+    if alert.snoozed_until is not None:
+        data["snoozed_until"], data["snoozed_by"] = alert.snoozed_until.isoformat(), alert.snoozed_by
     return data
 
 
@@ -180,6 +185,61 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
                 mailed += rush_stall_mail(alert)
     closed = close_alerts_except("stall", keep, now=now)
     return {"stalled": len(keep), "closed": closed} | ({"mailed": mailed} if mailed else {})
+
+
+def risk_sweep(now: dt.datetime | None = None) -> dict:
+    """Due dates at risk, raised while there is still time to act: for each order still at the shop with
+    a due date today or later, the remaining stages of its slowest job at the shop's typical pace (its own
+    history, else the SLAs), plus the carrier's typical transit, land after the due date (less
+    [alerts] at_risk_margin_hours). One alert per order and due date; it closes when the outlook is good
+    again, the order leaves the shop or is cancelled, or its due date changes. An order already past its
+    due date keeps its open alert but gets no new one (it is on the board's Late filter and the digest)."""
+    from sqlalchemy.orm import selectinload
+
+    from ..domain import eta
+    from ..domain.lifecycle import CANCELLED
+    from ..models import Order
+    from ..queries import typical_stage_hours, typical_transit_hours
+    from ..settings import current_settings
+
+    now = now or utcnow()
+    settings = current_settings()
+    lc, tz, calendar = settings.lifecycle, settings.shop.tz, settings.work_calendar
+    today = now.astimezone(tz).date()
+    people = [s.key for s in lc.people_stages()]
+    orders = list(db.session.scalars(
+        select(Order).where(Order.stage.in_(people), Order.stage != CANCELLED, Order.due_date.is_not(None))
+        .options(selectinload(Order.jobs))))
+    keep: set[str] = set()
+    raised = 0
+    if orders:
+        typical = typical_stage_hours(lc, calendar, now)
+        transit = typical_transit_hours(None, now)
+        for order in orders:
+            if lc.get(order.stage).scope == "job":
+                work = [(j.code, j.stage, j.stage_entered_at) for j in order.jobs if j.stage in people]
+            else:
+                work = [(order.code, order.stage, order.stage_entered_at)]
+            risk = eta.due_risk(now=now, tz=tz, calendar=calendar, due=order.due_date, work=work,
+                                people_stages=people, stage_typical=typical, transit=transit,
+                                margin_hours=settings.alerts["at_risk_margin_hours"])
+            key = f"at_risk:{order.id}:{order.due_date.isoformat()}"
+            if risk is None or not risk.at_risk:
+                continue
+            if order.due_date < today:
+                if db.session.scalar(select(Alert.id).where(Alert.key == key, Alert.closed_at.is_(None))):
+                    keep.add(key)
+                continue
+            keep.add(key)
+            job = next((j for j in order.jobs if j.code == risk.code), None)
+            _, new = raise_alert_once(
+                "at_risk", key, since=now, order_id=order.id, job_id=job.id if job else None, stage=risk.stage,
+                message=(f"{order.code} may miss its due date {order.due_date:%a %b %d}: at the usual pace "
+                         f"{risk.code} ({lc.label(risk.stage)}) is ready {risk.ready_at.astimezone(tz):%a %b %d %H:%M}"
+                         f" and arrives about {risk.arrival.astimezone(tz):%a %b %d}"))
+            raised += new
+    closed = close_alerts_except("at_risk", keep, now=now)
+    return {"at_risk": len(keep), "raised": raised, "closed": closed}
 
 
 def open_alert_count(now: dt.datetime | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from pathlib import Path
 
 from flask import current_app
@@ -25,6 +26,8 @@ from ..settings import current_settings
 
 log = logging.getLogger("tracker.housekeeping")
 BATCH = 1000
+MIN_BATCH = 50
+BATCH_SECONDS = 0.5
 # What the file printer writes (labels/drivers.py send()): "<UTC stamp>-<printer>-<kind>-<print job id>.<ext>".
 # Only files named like this are ever removed: anything else in the folder is not ours.
 LABEL_FILE_RE = re.compile(r"(?P<stamp>\d{8}T\d{6})-.+-(?:job|packing|test|carrier)-(?P<id>\d+)\.(?:zpl|bin|pdf|png)")
@@ -50,20 +53,25 @@ def run_housekeeping(now: dt.datetime | None = None) -> dict:
 
 
 def _in_batches(ids_query, remove) -> int:
-    """Runs `ids_query` (ids of rows to remove, at most BATCH) and `remove(ids)` until nothing is left,
-    committing after each batch. `remove` repeats the conditions, so a row that changed between the read
-    and the delete (in another process) stays."""
-    total = 0
+    """Runs `ids_query` (ids of rows to remove) and `remove(ids)` until nothing is left, committing after
+    each batch. `remove` repeats the conditions, so a row that changed between the read and the delete (in
+    another process) stays. A batch that held its transaction longer than BATCH_SECONDS makes the next
+    ones smaller: on SQLite that transaction is the whole database's write lock, and a scan or webhook
+    waiting behind it gives up after busy_timeout (5 s)."""
+    total, size = 0, BATCH
     while True:
-        ids = list(db.session.scalars(ids_query.order_by(None).limit(BATCH)))
+        started = time.perf_counter()
+        ids = list(db.session.scalars(ids_query.order_by(None).limit(size)))
         if not ids:
             db.session.commit()
             return total
         removed = remove(ids)
         total += removed
         db.session.commit()
-        if len(ids) < BATCH or not removed:  # the last batch (or rows that changed under us: next night)
+        if len(ids) < size or not removed:  # the last batch (or rows that changed under us: next night)
             return total
+        if time.perf_counter() - started > BATCH_SECONDS:
+            size = max(MIN_BATCH, size // 2)
 
 
 def _webhook_deliveries(cutoff: dt.datetime) -> int:

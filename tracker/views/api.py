@@ -254,3 +254,33 @@ def alerts():
     from ..services.alerts import alert_json, open_alerts
 
     return jsonify({"alerts": [alert_json(a) for a in open_alerts()]})
+
+
+@bp.post("/alerts/<int:alert_id>/acknowledge")
+@api_role_required("operator")
+def acknowledge_alert(alert_id: int):
+    from ..services.alerts import AlertRefused, acknowledge, alert_json
+
+    try:
+        alert = acknowledge(alert_id, by=g.actor.name)
+    except AlertRefused as exc:
+        raise ApiError(404 if "no such" in str(exc) else 409, str(exc)) from None
+    db.session.commit()
+    return jsonify(alert_json(alert))
+
+
+@bp.post("/alerts/<int:alert_id>/snooze")
+@api_role_required("operator")
+def snooze_alert(alert_id: int):
+    from ..services.alerts import SNOOZE_CHOICES, AlertRefused, alert_json, snooze
+
+    data = json_body({"for"})
+    choice = data.get("for")
+    if choice not in SNOOZE_CHOICES:
+        raise ApiError(400, f"'for' must be one of {', '.join(SNOOZE_CHOICES)}", "for")
+    try:
+        alert = snooze(alert_id, choice, by=g.actor.name)
+    except AlertRefused as exc:
+        raise ApiError(404 if "no such" in str(exc) else 409, str(exc)) from None
+    db.session.commit()
+    return jsonify(alert_json(alert))

@@ -216,6 +216,7 @@ def test_a_new_alert_or_a_stopped_scheduler_changes_the_board_version(app, clien
         login(client, "operator")
         v, html = version(client)
         assert "The scheduler has stopped" not in html
+        assert html.count('id="alert-banner"') == 1 and html.count('id="board-banners"') == 1
         assert client.get("/board/columns", query_string={"v": v}).status_code == 204
     with app.app_context(), time_machine.travel(MON_10 + dt.timedelta(hours=5), tick=False):
         run_job("stall-sweep")  # raises an alert but writes no audit event

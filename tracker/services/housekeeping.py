@@ -55,10 +55,10 @@ def run_housekeeping(now: dt.datetime | None = None) -> dict:
 def _in_batches(ids_query, remove) -> int:
     """Runs `ids_query` (ids of rows to remove) and `remove(ids)` until nothing is left, committing after
     each batch. `remove` repeats the conditions, so a row that changed between the read and the delete (in
-    another process) stays. A batch that held its transaction longer than BATCH_SECONDS makes the next
-    ones smaller: on SQLite that transaction is the whole database's write lock, and a scan or webhook
-    waiting behind it gives up after busy_timeout (5 s)."""
-    total, size = 0, BATCH
+    another process) stays. Batches start small and grow to BATCH while each transaction stays short, and
+    shrink when one took longer than BATCH_SECONDS: on SQLite that transaction holds the whole database's
+    write lock, and a scan or webhook waiting behind it gives up after busy_timeout (5 s)."""
+    total, size = 0, min(BATCH, 2 * MIN_BATCH)
     while True:
         started = time.perf_counter()
         ids = list(db.session.scalars(ids_query.order_by(None).limit(size)))
@@ -70,8 +70,11 @@ def _in_batches(ids_query, remove) -> int:
         db.session.commit()
         if len(ids) < size or not removed:  # the last batch (or rows that changed under us: next night)
             return total
-        if time.perf_counter() - started > BATCH_SECONDS:
-            size = max(MIN_BATCH, size // 2)
+        took = time.perf_counter() - started
+        if took > BATCH_SECONDS:
+            size = min(BATCH, max(MIN_BATCH, size // 2))
+        elif took < BATCH_SECONDS / 4:
+            size = min(BATCH, size * 2)
 
 
 def _webhook_deliveries(cutoff: dt.datetime) -> int:

@@ -52,7 +52,7 @@ def _state() -> dict:
 
 def _columns_response(filters: BoardFilters, status: int = 200, error: str | None = None, info: str | None = None):
     resp = make_response(render_template("board/_columns.html", columns=board_columns(filters),
-                                         filters=filters, **_state()), status)
+                                         filters=filters, partial=True, **_state()), status)
     query = urlencode(filters.as_args())
     resp.headers["HX-Replace-Url"] = url_for("board.index") + (f"?{query}" if query else "")
     if error or info:

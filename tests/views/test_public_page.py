@@ -20,7 +20,7 @@ from tracker.services.tracking import ingest_update
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
 NUMBER = "1Z999AA10123456784"
-PRIVATE = ("Diaz", "Maria", "rosa@example.com", "208 555 0100", "555", "Boise", "BOISE", "83702",
+PRIVATE = ("Diaz", "Maria", "rosa@example.com", "208 555 0100", "555 0100", "2085550100", "Boise", "BOISE", "83702",
            "Pantone", "SO-777", "12 Elm")
 
 

@@ -44,9 +44,9 @@ def main(argv=None) -> int:
 
     from tracker.extensions import db
     from tracker.models import Order
-    from tracker.scheduling import start_scheduler
+    from tracker.scheduling import migration_lock, start_scheduler
 
-    with app.app_context():
+    with migration_lock(app), app.app_context():
         upgrade()
         if args.demo:
             from tracker.services.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="inktrail")
     except OSError as exc:
         sys.exit(f"Inktrail cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-    scheduler, lock = start_scheduler(app)
+    scheduler = start_scheduler(app, standby=True)
     print(f"Inktrail is serving at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
     try:
         server.run()
@@ -82,9 +82,7 @@ def main(argv=None) -> int:
         pass
     finally:
         server.close()
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-            lock.release()
+        scheduler.stop()
         print("Inktrail stopped.")
     return 0
 

@@ -74,16 +74,15 @@ def test_create_app_never_starts_a_scheduler(tmp_path):
 
 
 def test_second_scheduler_start_against_same_instance_is_refused(app):
-    scheduler, lock = start_scheduler(app)
+    handle = start_scheduler(app)
     try:
-        assert scheduler is not None
+        assert handle.running
         second = SchedulerLock(app)
         assert second.acquire() is False
-        again, _ = start_scheduler(app)
-        assert again is None
+        again = start_scheduler(app)
+        assert not again.running
     finally:
-        scheduler.shutdown(wait=False)
-        lock.release()
+        handle.stop()
     third = SchedulerLock(app)
     assert third.acquire() is True
     third.release()

@@ -84,8 +84,8 @@ def scheduler_command():
     from .scheduling import start_scheduler
 
     app = current_app._get_current_object()
-    scheduler, lock = start_scheduler(app)
-    if scheduler is None:
+    handle = start_scheduler(app)
+    if not handle.running:
         raise click.ClickException("another process already runs the scheduler")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -94,5 +94,4 @@ def scheduler_command():
         stop.wait()
     except KeyboardInterrupt:
         pass
-    scheduler.shutdown(wait=True)
-    lock.release()
+    handle.stop(wait=True)

@@ -305,7 +305,7 @@ class TrackingEvent(db.Model):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     location: Mapped[Optional[str]] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    delivery_id: Mapped[Optional[int]] = mapped_column(ForeignKey("webhook_deliveries.id"))
+    delivery_id: Mapped[Optional[int]] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
 
     shipment: Mapped[Optional[Shipment]] = relationship(back_populates="events")
 

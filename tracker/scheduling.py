@@ -3,10 +3,12 @@ command), never in create_app(), and only by the process that holds the schedule
 with SQLite, a PostgreSQL advisory lock with PostgreSQL. A second process simply runs without one."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import logging
 import os
+import threading
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -98,15 +100,105 @@ def build_scheduler(app) -> BackgroundScheduler:
     return scheduler
 
 
-def start_scheduler(app):
-    """Starts the scheduler if this process wins the lock. Returns (scheduler, lock) or (None, None)."""
-    lock = SchedulerLock(app)
-    if not lock.acquire():
+MIGRATION_LOCK_KEY = 0x1A7C_7EA2
+
+
+@contextlib.contextmanager
+def migration_lock(app):
+    """Held while `python app.py` upgrades the database, so that processes started together (several
+    web processes, a service manager restarting them all) migrate one after the other instead of racing
+    on CREATE TABLE: the first does the work and the others find nothing to do. It waits for the lock."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql"):
+        from .extensions import db
+
+        with app.app_context():
+            conn = db.engine.connect()
+        try:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+            conn.commit()
+            yield
+        finally:
+            try:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+                conn.commit()
+            finally:
+                conn.close()
+        return
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    with open(Path(app.instance_path) / "migrate.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+STANDBY_SECONDS = float(os.environ.get("TRACKER_SCHEDULER_STANDBY_SECONDS", "15"))
+
+
+class SchedulerHandle:
+    """This process's part in running the scheduler: the running scheduler and its lock, or, for a
+    process that lost the race and was started with standby=True, a thread that tries the lock again
+    every STANDBY_SECONDS and takes over when the process holding it dies."""
+
+    def __init__(self, app):
+        self.app = app
+        self.scheduler: BackgroundScheduler | None = None
+        self.lock: SchedulerLock | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler is not None
+
+    def try_start(self) -> bool:
+        lock = SchedulerLock(self.app)
+        if not lock.acquire():
+            return False
+        with self.app.app_context():
+            run_job("heartbeat")  # so /healthz shows a live scheduler from the first request on
+        scheduler = build_scheduler(self.app)
+        scheduler.start()
+        self.scheduler, self.lock = scheduler, lock
+        return True
+
+    def stand_by(self) -> None:
+        def watch():
+            while not self._stop.wait(STANDBY_SECONDS):
+                try:
+                    if self.try_start():
+                        log.warning("the process that ran the scheduler has gone; this one took it over")
+                        return
+                except Exception:  # the database is briefly unreachable: try again next time
+                    log.exception("could not take the scheduler over; trying again in %s s", STANDBY_SECONDS)
+
+        self._thread = threading.Thread(target=watch, name="inktrail-scheduler-standby", daemon=True)
+        self._thread.start()
+
+    def stop(self, wait: bool = False) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=wait)
+            self.scheduler = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def start_scheduler(app, *, standby: bool = False) -> SchedulerHandle:
+    """Starts the scheduler if this process wins the lock. Otherwise, with standby=True, keeps trying in
+    the background so that the scheduler moves to this process when the one running it dies."""
+    handle = SchedulerHandle(app)
+    if handle.try_start():
+        log.info("scheduler started with jobs: %s", ", ".join(JOBS))
+        return handle
+    if standby:
+        log.warning("another process runs the scheduler; this one serves web requests and stands by to take over")
+        handle.stand_by()
+    else:
         log.warning("another process runs the scheduler; this one serves web requests only")
-        return None, None
-    with app.app_context():
-        run_job("heartbeat")  # so /healthz shows a live scheduler from the first request on
-    scheduler = build_scheduler(app)
-    scheduler.start()
-    log.info("scheduler started with jobs: %s", ", ".join(JOBS))
-    return scheduler, lock
+    return handle

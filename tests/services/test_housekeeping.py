@@ -84,7 +84,8 @@ def seed(app, tmp_path):
         # A carrier webhook, processed into three tracking events that point at it.
         code, _ = packed_order(app, "1Z999AA10123456784", "ups")
         body = fixture("easypost_tracker_updated.json")
-        assert app.test_client().post("/webhooks/easypost", data=body, headers=easypost_headers(body)).status_code == 202
+        resp = app.test_client().post("/webhooks/easypost", data=body, headers=easypost_headers(body))
+        assert resp.status_code == 202
         with app.app_context():
             # Labels printed long ago (two printers, two folders) and one that cannot print (printer off).
             old_printed = [printing.queue_test_print("front", actor=MANAGER).id for _ in range(2)]
@@ -138,21 +139,27 @@ def seed(app, tmp_path):
     return ids
 
 
-def test_housekeeping_removes_only_old_finished_work(hk_app, tmp_path, caplog):
+def test_housekeeping_removes_only_old_finished_work(hk_app, tmp_path, caplog, monkeypatch):
+    # An in-process Alembic upgrade (tests/test_migrations.py) runs logging.config.fileConfig, which disables
+    # every logger that existed then, this one included.
+    monkeypatch.setattr(housekeeping.log, "disabled", False)
     ids = seed(hk_app, tmp_path)
     labels, desk = tmp_path / "instance" / "labels", tmp_path / "desk-labels"
     with hk_app.app_context():
-        old_delivery = db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.dedupe_key.like("easypost:%")))
+        old_delivery = db.session.scalar(select(WebhookDelivery.id)
+                                         .where(WebhookDelivery.dedupe_key.like("easypost:%")))
         assert count(TrackingEvent, TrackingEvent.delivery_id == old_delivery) == 3
         before = untouchable()
         printed_files = {p.name for p in labels.glob("*-front-test-*.zpl")}
         assert len(printed_files) == 6 and len(list(desk.iterdir())) == 1
 
-    with hk_app.app_context(), time_machine.travel(NOW, tick=False), caplog.at_level(logging.INFO, "tracker.housekeeping"):
+    with hk_app.app_context(), time_machine.travel(NOW, tick=False), \
+            caplog.at_level(logging.INFO, "tracker.housekeeping"):
         result = run_job("housekeeping")
         assert result == {"webhook_deliveries": 2, "outbox": 3, "print_jobs": 3, "alerts": 1, "label_files": 4}
         assert [r.getMessage() for r in caplog.records if r.name == "tracker.housekeeping"] == [
-            "housekeeping: removed 2 webhook deliveries, 3 outbox, 3 print jobs, 1 alerts, 4 label files"]
+            "housekeeping: removed 2 webhook deliveries, 3 outbox messages, 3 print jobs, 1 closed alerts, "
+            "4 label files"]
 
         assert set(db.session.scalars(select(WebhookDelivery.dedupe_key))) == {
             "ep:unreadable", "ep:parked", "ep:unprocessed", "ep:fresh"}
@@ -192,8 +199,9 @@ def test_a_redelivery_after_its_delivery_row_is_gone_changes_nothing(hk_app, tmp
         run_job("housekeeping")
         assert count(WebhookDelivery, WebhookDelivery.dedupe_key.like("easypost:%")) == 0
         before = {**untouchable(), "outbox": count(OutboxMessage), "alerts": count(Alert)}
-        order = db.session.scalar(select(Order).where(Order.code == "A1001"))
-        stage = order.stage
+        stage = db.session.scalar(select(Order.stage).where(Order.code == "A1001"))
+        shipment = db.session.execute(select(Shipment.status, Shipment.activated_at, Shipment.delivered_at,
+                                             Shipment.last_event_at, Shipment.exception)).one()
         db.session.commit()
         # The carrier sends the same webhook again, 100 days late: stored again (its key is free), then
         # processed, and each of its events is recognised by the tracking event's own key.
@@ -203,6 +211,9 @@ def test_a_redelivery_after_its_delivery_row_is_gone_changes_nothing(hk_app, tmp
         assert again.processed_at == NOW and again.error is None
         assert {**untouchable(), "outbox": count(OutboxMessage), "alerts": count(Alert)} == before
         assert db.session.scalar(select(Order.stage).where(Order.code == "A1001")) == stage
+        # The shipment's derived state is unchanged, so no "shipped" / "delivered" mail is queued again.
+        assert db.session.execute(select(Shipment.status, Shipment.activated_at, Shipment.delivered_at,
+                                         Shipment.last_event_at, Shipment.exception)).one() == shipment
         # That new delivery is finished work too, removed once it is old.
         assert run_job("housekeeping") == ZERO
     with hk_app.app_context(), time_machine.travel(NOW + dt.timedelta(days=91), tick=False):
@@ -210,8 +221,11 @@ def test_a_redelivery_after_its_delivery_row_is_gone_changes_nothing(hk_app, tmp
         assert count(WebhookDelivery, WebhookDelivery.dedupe_key.like("easypost:%")) == 0
 
 
-def test_a_year_of_backlog_goes_in_batches_each_committed(ctx, monkeypatch):
+@pytest.mark.parametrize("batch_seconds", [0, 1e9], ids=["every-batch-slow", "every-batch-fast"])
+def test_a_year_of_backlog_goes_in_batches_each_committed(ctx, monkeypatch, batch_seconds):
     monkeypatch.setattr(housekeeping, "BATCH", 7)
+    monkeypatch.setattr(housekeeping, "MIN_BATCH", 2)
+    monkeypatch.setattr(housekeeping, "BATCH_SECONDS", batch_seconds)  # shrinks to 2 rows, or grows to 7
     day = dt.timedelta(days=1)
     for i in range(25):
         db.session.add(delivery(f"ep:{i}", received=OLD - i * day, processed=OLD - i * day))
@@ -232,7 +246,8 @@ def test_a_year_of_backlog_goes_in_batches_each_committed(ctx, monkeypatch):
         event.remove(db.session, "after_commit", listener)
     assert result == {**ZERO, "webhook_deliveries": 25, "alerts": 25}
     assert len(commits) >= 2 * 4  # 25 rows in batches of 7: four transactions per table, at least
-    assert count(TrackingEvent) == 13 and [d.dedupe_key for d in db.session.scalars(select(WebhookDelivery))] == ["ep:fresh"]
+    assert count(TrackingEvent) == 13
+    assert list(db.session.scalars(select(WebhookDelivery.dedupe_key))) == ["ep:fresh"]
     assert count(Alert) == 0
 
 

@@ -2,8 +2,10 @@
 printed labels, long-closed alerts) and old label files once they are past the shop's retention
 ([housekeeping] keep_days / label_days), then tidies the database.
 
-It only ever removes work that is finished and that nothing still needs. It never touches orders, jobs,
-the audit trail (events: the database refuses that anyway), scans, shipments, tracking events or users.
+It only ever removes work that is finished and that nothing still needs. It never removes orders, jobs,
+the audit trail (events: the database refuses that anyway), scans, shipments, tracking events or users;
+the one change it makes to a kept row is clearing a tracking event's pointer to a webhook delivery it
+removes (see _webhook_deliveries).
 
 Deletes go in batches, each its own short transaction, so a year of backlog never holds SQLite's write
 lock (or PostgreSQL row locks) for long: scans and webhooks slip in between batches.
@@ -28,6 +30,8 @@ log = logging.getLogger("tracker.housekeeping")
 BATCH = 1000
 MIN_BATCH = 50
 BATCH_SECONDS = 0.5
+WHAT = {"webhook_deliveries": "webhook deliveries", "outbox": "outbox messages", "print_jobs": "print jobs",
+        "alerts": "closed alerts", "label_files": "label files"}
 # What the file printer writes (labels/drivers.py send()): "<UTC stamp>-<printer>-<kind>-<print job id>.<ext>".
 # Only files named like this are ever removed: anything else in the folder is not ours.
 LABEL_FILE_RE = re.compile(r"(?P<stamp>\d{8}T\d{6})-.+-(?:job|packing|test|carrier)-(?P<id>\d+)\.(?:zpl|bin|pdf|png)")
@@ -48,7 +52,7 @@ def run_housekeeping(now: dt.datetime | None = None) -> dict:
     }
     counts["label_files"] = _label_files(labels)
     _tidy_database()
-    log.info("housekeeping: removed %s", ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    log.info("housekeeping: removed %s", ", ".join(f"{n} {WHAT[k]}" for k, n in counts.items()))
     return counts
 
 
@@ -61,7 +65,7 @@ def _in_batches(ids_query, remove) -> int:
     total, size = 0, min(BATCH, 2 * MIN_BATCH)
     while True:
         started = time.perf_counter()
-        ids = list(db.session.scalars(ids_query.order_by(None).limit(size)))
+        ids = list(db.session.scalars(ids_query.order_by(ids_query.selected_columns[0]).limit(size)))
         if not ids:
             db.session.commit()
             return total
@@ -215,10 +219,11 @@ def _tidy_database() -> None:
     # PRAGMA optimize runs ANALYZE where SQLite thinks it helps; fine inside this app's BEGIN IMMEDIATE.
     db.session.execute(text("PRAGMA optimize"))
     db.session.commit()
-    # A checkpoint cannot complete inside a transaction, and every SQLAlchemy statement here opens one
-    # (tracker/__init__.py emits BEGIN / BEGIN IMMEDIATE on begin). So it runs on a raw pooled
-    # connection, which the connect listener left in sqlite3's autocommit mode (isolation_level None):
-    # no BEGIN is sent. It waits out other connections on busy_timeout and reports busy instead of failing.
+    # A checkpoint cannot finish from inside a transaction (its own snapshot pins the WAL), and every
+    # SQLAlchemy statement here opens one (tracker/__init__.py emits BEGIN / BEGIN IMMEDIATE on begin).
+    # So it runs on a raw pooled connection, which the connect listener left in sqlite3's autocommit mode
+    # (isolation_level None): no BEGIN is sent. It waits out other connections on busy_timeout and
+    # reports busy instead of failing.
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()

@@ -278,13 +278,35 @@ def _public_location(location: str | None, order: Order) -> str | None:
     return f"{city}, {region}" if region else city
 
 
-def public_estimate(order: Order, now: dt.datetime | None = None):
-    """eta.Estimate for an order still on its way, else None (delivered or cancelled)."""
+class EstimateHistory:
+    """The shop's typical stage and transit times, read once and reused for many orders (a sweep over
+    every open order must not read the history again for each one)."""
+
+    def __init__(self, now: dt.datetime | None = None):
+        self.now = now
+        self._stages = None
+        self._transit: dict = {}
+
+    def stages(self, lc, calendar):
+        if self._stages is None:
+            self._stages = typical_stage_hours(lc, calendar, self.now)
+        return self._stages
+
+    def transit(self, carrier: str | None):
+        if carrier not in self._transit:
+            self._transit[carrier] = typical_transit_hours(carrier, self.now)
+        return self._transit[carrier]
+
+
+def public_estimate(order: Order, now: dt.datetime | None = None, history: EstimateHistory | None = None):
+    """eta.Estimate for an order still on its way, else None (delivered or cancelled). `history` shares
+    the shop's typical times across many orders."""
     from .domain import eta
 
     settings = current_settings()
     lc, tz = settings.lifecycle, settings.shop.tz
     now = now or utcnow()
+    history = history or EstimateHistory(now)
     if order.stage in (CANCELLED, FINAL_STAGE) or order.stage not in lc:
         return None
     active = [s for s in order.shipments if s.activated_at is not None and s.delivered_at is None]
@@ -292,7 +314,7 @@ def public_estimate(order: Order, now: dt.datetime | None = None):
     carrier = carrier.carrier if carrier is not None else None
     estimates = [s.est_delivery for s in active if s.est_delivery]
     common = dict(now=now, tz=tz, calendar=settings.work_calendar, promised=order.due_date,
-                  transit=typical_transit_hours(carrier, now))
+                  transit=history.transit(carrier))
     if estimates:
         return eta.estimate_delivery(carrier_estimate=max(estimates), **common)
     if active:
@@ -303,8 +325,7 @@ def public_estimate(order: Order, now: dt.datetime | None = None):
     people = [s.key for s in lc.people_stages()]
     return eta.estimate_delivery(current_stage=order.stage, stage_entered_at=order.stage_entered_at,
                                  remaining_stages=people[people.index(order.stage) + 1:],
-                                 stage_typical=typical_stage_hours(lc, common["calendar"], now),
-                                 **common)
+                                 stage_typical=history.stages(lc, common["calendar"]), **common)
 
 
 def public_view(order: Order) -> dict:

@@ -240,19 +240,22 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
     promised date gets one "running late" note; so does one with a job stalled past its stage's SLA
     (once per stage). Sent through notify(), so each occurrence goes out once."""
     from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
 
     from ..domain.lifecycle import FINAL_STAGE
     from ..domain.sla import is_stalled
-    from ..queries import CUSTOMER_WORDS, public_estimate
+    from ..queries import CUSTOMER_WORDS, EstimateHistory, public_estimate
 
     now = now or utcnow()
     lc = current_settings().lifecycle
     sent = {"estimate": 0, "stall": 0}
-    orders = db.session.scalars(select(Order).where(Order.stage.not_in([CANCELLED, FINAL_STAGE])))
+    history = EstimateHistory(now)  # the shop's typical times, read once for all the orders
+    orders = db.session.scalars(select(Order).where(Order.stage.not_in([CANCELLED, FINAL_STAGE]))
+                                .options(selectinload(Order.jobs), selectinload(Order.shipments)))
     for order in orders:
         if order.stage not in lc or lc.get(order.stage).mover != "people":
             continue
-        est = public_estimate(order, now)
+        est = public_estimate(order, now, history)
         if est is not None and est.late:
             reason = (f"Your order is now expected {est.date:%a %b %d}, after the "
                       f"{est.promised:%a %b %d} we promised.")

@@ -125,12 +125,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     templating.init_app(app)
 
-    from .views import api, batches, board, health, orders, printing, public, scan, webhooks
+    from .views import api, batches, board, health, imports, marketplaces, orders, printing, public, scan, webhooks
     from .views import auth as auth_views
-    for bp in (auth_views.bp, board.bp, orders.bp, scan.bp, batches.bp, printing.bp, webhooks.bp, public.bp, api.bp, health.bp):
+    for bp in (auth_views.bp, board.bp, orders.bp, scan.bp, batches.bp, printing.bp, webhooks.bp, public.bp, api.bp,
+               health.bp, imports.bp, marketplaces.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
 
+    from . import cli_imports, cli_marketplaces  # noqa: F401 (add their commands to the group)
     from .cli import tracker_cli
     app.cli.add_command(tracker_cli)
     return app

@@ -179,3 +179,10 @@ def housekeeping():
     from .services.housekeeping import run_housekeeping
 
     return run_housekeeping()
+
+
+@register("etsy-orders", 600, "fetches paid, unshipped Etsy receipts as orders (when [marketplaces.etsy] is set up)")
+def etsy_orders():
+    from .services.etsy import poll_receipts
+
+    return poll_receipts()

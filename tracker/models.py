@@ -92,6 +92,7 @@ class Order(db.Model):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     channel: Mapped[str] = mapped_column(String(20), default="manual")
     external_ref: Mapped[Optional[str]] = mapped_column(String(100))
+    external_name: Mapped[Optional[str]] = mapped_column(String(100))  # the marketplace's own name, "#1042"
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[Optional[str]] = mapped_column(String(254))
     customer_phone: Mapped[Optional[str]] = mapped_column(String(40))
@@ -132,6 +133,7 @@ class Job(db.Model):
     reprints: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("batches.id"), index=True)
     batch_position: Mapped[Optional[int]] = mapped_column(Integer)
+    external_ref: Mapped[Optional[str]] = mapped_column(String(100))  # the marketplace's line item id
 
     order: Mapped[Order] = relationship(back_populates="jobs")
     batch: Mapped[Optional["Batch"]] = relationship(back_populates="jobs")
@@ -280,6 +282,10 @@ class Shipment(db.Model):
     last_poll_error: Mapped[Optional[str]] = mapped_column(Text)
     label_data: Mapped[Optional[bytes]] = mapped_column(LargeBinary, deferred=True)  # the carrier's label file
     label_format: Mapped[Optional[str]] = mapped_column(String(10))  # zpl or pdf
+    # The marketplace's record of this parcel (a Shopify fulfillment id, an Etsy receipt) and the
+    # tracking number last sent there, so a changed number is sent again.
+    marketplace_ref: Mapped[Optional[str]] = mapped_column(String(200))
+    marketplace_number: Mapped[Optional[str]] = mapped_column(String(64))
 
     order: Mapped[Order] = relationship(back_populates="shipments")
     events: Mapped[list["TrackingEvent"]] = relationship(back_populates="shipment",
@@ -403,3 +409,19 @@ for _sql in SQLITE_APPEND_ONLY:
     event.listen(Event.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
 for _sql in POSTGRES_APPEND_ONLY:
     event.listen(Event.__table__, "after_create", DDL(_sql).execute_if(dialect="postgresql"))
+
+
+class ImportRun(db.Model):
+    """An uploaded import file (CSV orders, an Amazon report) kept as it arrived, with what became of it."""
+
+    __tablename__ = "import_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # csv | amazon
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    mapping: Mapped[Optional[str]] = mapped_column(Text)  # JSON: our field -> the file's column
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[Optional[str]] = mapped_column(String(80))
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    result: Mapped[Optional[str]] = mapped_column(Text)  # JSON: counts and each bad row

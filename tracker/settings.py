@@ -402,7 +402,12 @@ def _notifications(raw: dict) -> dict[str, dict]:
 
 def _intake(raw: dict, printers: dict) -> dict:
     t = _table(raw.get("intake"), "intake")
-    _only(t, {"max_quantity", "max_items", "print_job_labels", "label_printer"}, "intake")
+    _only(t, {"max_quantity", "max_items", "print_job_labels", "label_printer", "default_method"}, "intake")
+    from .domain.intake import METHODS
+
+    default_method = _str(t, "default_method", "intake", "other")
+    if default_method not in METHODS:
+        _fail("intake.default_method", f"{default_method!r} is not a method (one of {', '.join(METHODS)})")
     label_printer = _str(t, "label_printer", "intake")
     if label_printer is not None and label_printer not in printers:
         _fail("intake.label_printer", f"no printer named {label_printer!r} in [printers]")
@@ -414,7 +419,32 @@ def _intake(raw: dict, printers: dict) -> dict:
         "max_items": _num(t, "max_items", "intake", 200, minimum=1, maximum=10_000, integer=True),
         "print_job_labels": print_labels,
         "label_printer": label_printer,
+        "default_method": default_method,
+        "method_rules": _method_rules(raw),
     }
+
+
+def _method_rules(raw: dict) -> list:
+    """[[method_rules]]: which decoration method a marketplace or CSV item gets (domain/marketplace.py)."""
+    from .domain.intake import METHODS
+    from .domain.marketplace import MethodRule
+
+    rows = raw.get("method_rules", [])
+    if not isinstance(rows, list):
+        _fail("method_rules", "must be a list of tables: write each rule as [[method_rules]]")
+    rules = []
+    for i, row in enumerate(rows):
+        where = f"method_rules[{i}]"
+        row = _table(row, where)
+        _only(row, {"method", "sku", "product_type", "tag", "title"}, where)
+        method = _str(row, "method", where, required=True)
+        if method not in METHODS:
+            _fail(f"{where}.method", f"{method!r} is not a method (one of {', '.join(METHODS)})")
+        conditions = {k: _str(row, k, where) for k in ("sku", "product_type", "tag", "title")}
+        if not any(conditions.values()):
+            _fail(where, "needs at least one of sku, product_type, tag or title to match on")
+        rules.append(MethodRule(method=method, **conditions))
+    return rules
 
 
 DEFAULT_QC_FAIL_REASONS = ["Misprint", "Wrong colour", "Placement off", "Stain or damage", "Wrong garment",
@@ -553,7 +583,7 @@ def _holiday(value, where: str) -> dt.date:
 
 
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
-             "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping"}
+             "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping", "method_rules"}
 
 
 def default_database_url(instance_path: Path) -> str:

@@ -26,6 +26,7 @@ class ItemDraft:
     description: str
     method: str
     quantity: int
+    external_ref: str | None = None  # the marketplace's line item id
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class OrderDraft:
     ship_region: str | None = None
     ship_country: str | None = None
     extra: dict = field(default_factory=dict)
+    external_name: str | None = None  # the marketplace's own order name, e.g. "#1042"
 
 
 ORDER_FIELDS = {"customer", "items", "due_date", "channel", "external_ref", "rush", "notes", "ship_to"}

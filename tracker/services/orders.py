@@ -64,7 +64,7 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
     try:
         with db.session.begin_nested():
             order = Order(
-                code=code, channel=draft.channel, external_ref=draft.external_ref,
+                code=code, channel=draft.channel, external_ref=draft.external_ref, external_name=draft.external_name,
                 customer_name=draft.customer_name, customer_email=draft.customer_email,
                 customer_phone=draft.customer_phone, ship_city=draft.ship_city,
                 ship_region=draft.ship_region, ship_country=draft.ship_country,
@@ -74,7 +74,8 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
             )
             order.jobs = [
                 Job(code=job_code(code, i), position=i, description=item.description, method=item.method,
-                    quantity=item.quantity, stage=first_stage, stage_entered_at=now, created_at=now)
+                    quantity=item.quantity, stage=first_stage, stage_entered_at=now, created_at=now,
+                    external_ref=item.external_ref)
                 for i, item in enumerate(draft.items)
             ]
             db.session.add(order)

@@ -64,6 +64,9 @@ def replace_tracking_number(shipment: Shipment, new_number: str, *, actor: Actor
     from .tracking import on_shipment_added
 
     on_shipment_added(shipment)
+    from .marketplace_push import tracking_number_replaced
+
+    tracking_number_replaced(shipment, old)
     if customer_told:
         from .notifications import tracking_number_changed
 

@@ -267,6 +267,7 @@ def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
     from .notifications import shipment_changed, shipment_state
 
     before = shipment_state(shipment)
+    was_active = shipment.activated_at is not None
     db.session.flush()
     events = db.session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id))
     state = cs.derive_state(cs.TrackingEventIn(key=e.key, occurred_at=e.occurred_at, status=e.status,
@@ -277,6 +278,10 @@ def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
     _carrier_alerts_for(shipment)
     sync_order(shipment.order)
     shipment_changed(shipment, before)  # the customer's e-mail and the shop's webhook, sent after the commit
+    if not was_active and shipment.activated_at is not None:
+        from .marketplace_push import shipment_activated
+
+        shipment_activated(shipment)  # the marketplace's fulfillment, queued for after the commit
     return state
 
 

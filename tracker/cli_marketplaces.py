@@ -1,0 +1,4 @@
+"""Marketplace commands (Amazon report import, shipping-confirmation export), being built for issue 8."""
+from __future__ import annotations
+
+from .cli import tracker_cli  # noqa: F401 (commands are added to the `tracker` group)

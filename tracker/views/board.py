@@ -80,27 +80,29 @@ def alerts():
 @bp.post("/alerts/<int:alert_id>/acknowledge")
 @role_required("operator")
 def acknowledge_alert(alert_id: int):
-    from ..services.alerts import AlertRefused, acknowledge
+    from ..services.alerts import acknowledge
 
-    try:
-        alert = acknowledge(alert_id, by=current_user.username)
-        db.session.commit()
-        flash(f"Acknowledged: {alert.message}.", "success")
-    except AlertRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    return redirect(url_for("board.alerts"))
+    return _alert_action(lambda: acknowledge(alert_id, by=current_user.username),
+                         lambda alert: f"Acknowledged: {alert.message}.")
 
 
 @bp.post("/alerts/<int:alert_id>/snooze")
 @role_required("operator")
 def snooze_alert(alert_id: int):
-    from ..services.alerts import AlertRefused, snooze
+    from ..services.alerts import snooze
+
+    return _alert_action(lambda: snooze(alert_id, request.form.get("for", ""), by=current_user.username),
+                         lambda alert: f"Snoozed until {local_time(alert.snoozed_until)}: {alert.message}.")
+
+
+def _alert_action(act, said):
+    """Runs an acknowledge or snooze: commits and flashes what was done, or flashes red why not."""
+    from ..services.alerts import AlertRefused
 
     try:
-        alert = snooze(alert_id, request.form.get("for", ""), by=current_user.username)
+        alert = act()
         db.session.commit()
-        flash(f"Snoozed until {local_time(alert.snoozed_until)}: {alert.message}.", "success")
+        flash(said(alert), "success")
     except AlertRefused as exc:
         db.session.rollback()
         flash(str(exc), "error")

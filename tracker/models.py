@@ -93,6 +93,7 @@ class Order(db.Model):
     channel: Mapped[str] = mapped_column(String(20), default="manual")
     external_ref: Mapped[Optional[str]] = mapped_column(String(100))
     external_name: Mapped[Optional[str]] = mapped_column(String(100))  # the marketplace's own name, "#1042"
+    external_updated_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # its last change there
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[Optional[str]] = mapped_column(String(254))
     customer_phone: Mapped[Optional[str]] = mapped_column(String(40))

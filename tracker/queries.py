@@ -404,15 +404,24 @@ def public_view(order: Order) -> dict:
     }
 
 
+# Outbox kinds that tell a marketplace about an order: kind -> (channel label, what it is).
+MARKETPLACE_MESSAGES = {
+    "shopify_fulfillment": ("Shopify", "Fulfillment with tracking"),
+    "shopify_tracking_update": ("Shopify", "Tracking number update"),
+}
+
+
 def order_notifications(order: Order) -> list[dict]:
-    """What was sent to the customer (e-mail) and the shop's webhook for this order, oldest first:
-    [{"kind", "channel", "status", "created_at", "done_at", "attempts", "last_error", "subject"}]."""
+    """What was sent to the customer (e-mail), the shop's webhook and the marketplace for this order, oldest
+    first: [{"kind", "channel", "channel_label", "status", "created_at", "done_at", "attempts", "last_error",
+    "subject", "to"}]."""
     import json
 
     from .models import OutboxMessage
 
     rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.order_id == order.id,
-                                                          OutboxMessage.kind.in_(("email", "webhook")))
+                                                          OutboxMessage.kind.in_(("email", "webhook",
+                                                                                  *MARKETPLACE_MESSAGES)))
                               .order_by(OutboxMessage.id))
     out = []
     for m in rows:
@@ -420,7 +429,19 @@ def order_notifications(order: Order) -> list[dict]:
             payload = json.loads(m.payload or "{}")
         except ValueError:
             payload = {}
+        if m.kind in MARKETPLACE_MESSAGES:
+            channel, what = MARKETPLACE_MESSAGES[m.kind]
+            error = m.last_error
+            if error and error.startswith(("GiveUp: ", "RetryLater: ")):
+                error = error.split(": ", 1)[1]
+            number = " ".join(p for p in (payload.get("company"), payload.get("number")) if p)
+            out.append({"kind": m.kind, "channel": m.kind.split("_")[0], "channel_label": channel,
+                        "status": m.status, "created_at": m.created_at, "done_at": m.done_at,
+                        "attempts": m.attempts or 0, "last_error": error,
+                        "subject": f"{what}: {number}" if number else what, "to": payload.get("order_name")})
+            continue
         out.append({"kind": payload.get("kind") or m.dedupe_key.split(":")[1], "channel": m.kind,
+                    "channel_label": "E-mail" if m.kind == "email" else "Webhook",
                     "status": m.status, "created_at": m.created_at, "done_at": m.done_at,
                     "attempts": m.attempts or 0, "last_error": m.last_error,
                     "subject": payload.get("subject"), "to": payload.get("to")})

@@ -109,13 +109,21 @@ def _open_alert(alert_id: int) -> Alert:
     return alert
 
 
+# Notices of something that happened (a marketplace changed an order), not of a state that ends by
+# itself: acknowledging one closes it.
+ONE_OFF_KINDS = ("marketplace_change",)
+
+
 def acknowledge(alert_id: int, *, by: str, now: dt.datetime | None = None) -> Alert:
     """Someone has seen it and is on it: it leaves the banner and the digest's list, and stays listed
-    (with who and when) until what it warns about is over."""
+    (with who and when) until what it warns about is over. A one-off notice closes."""
+    now = now or utcnow()
     alert = _open_alert(alert_id)
     if alert.acknowledged_at is None:
-        alert.acknowledged_at = now or utcnow()
+        alert.acknowledged_at = now
         alert.acknowledged_by = by
+    if alert.kind in ONE_OFF_KINDS:
+        alert.closed_at = now
     db.session.flush()
     return alert
 

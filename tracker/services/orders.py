@@ -245,3 +245,36 @@ def move_card(code: str, to: str | None, *, actor: Actor, source: str = "board")
         move_order(order, to, actor=actor, source=source)
         return f"{order.code} → {lc.label(order.stage)}"
     raise rules.MoveRefused(f"{code!r} is not an order or job code" if code.strip() else "no card was given to move")
+
+
+def add_job(order: Order, item, *, actor: Actor, source: str, note: str | None = None,
+            at: dt.datetime | None = None) -> Job:
+    """Appends one job to an order after intake (an item added on the marketplace), in the first stage,
+    with the next job code. Only while the order's jobs still move on their own: once it is packed (or
+    cancelled) a new item is a person's decision, so this refuses with the reason. `item` is an ItemDraft."""
+    lc = current_settings().lifecycle
+    if order.stage == rules.CANCELLED:
+        raise rules.MoveRefused(f"{order.code} is cancelled")
+    if order.stage in lc and lc.get(order.stage).scope != "job":
+        raise rules.MoveRefused(f"{order.code} is already in {lc.label(order.stage)}: "
+                                "a new item cannot be added to it")
+    now = at or utcnow()
+    first_stage = lc.stages[0].key
+    position = max((j.position for j in order.jobs), default=-1) + 1
+    job = Job(code=job_code(order.code, position), position=position, description=item.description,
+              method=item.method, quantity=item.quantity, stage=first_stage, stage_entered_at=now, created_at=now,
+              external_ref=item.external_ref)
+    order.jobs.append(job)
+    db.session.flush()
+    note = _note(note) or f"Item added: {item.quantity} × {item.description}"
+    _record(order, job, kind="create", from_stage=None, to_stage=first_stage, actor=actor, source=source, at=now,
+            note=note)
+    _follow_jobs(order, kind="add_job", actor=actor, source=source, at=now, station=None, note=note)
+    db.session.flush()
+    settings = current_settings()
+    if settings.intake.get("print_job_labels"):  # as at intake: the new job gets its label too
+        from .printing import queue_labels
+
+        queue_labels(order, kind="job", printer=settings.intake.get("label_printer"), actor=actor, source=source,
+                     jobs=[job])
+    return job

@@ -28,7 +28,9 @@ CARRIER = Actor("carrier", None)
 AGGREGATORS = ("easypost", "aftership", "shippo")  # track any carrier; webhooks need a registration
 OWN_CARRIER = {"ups": "ups", "fedex": "fedex", "usps": "usps"}
 KEPT_HEADERS = ("content-type", "user-agent", "x-hmac-signature", "shippo-auth-signature", "aftership-hmac-sha256",
-                "x-shopify-webhook-id", "x-shopify-topic")  # never the UPS credential: it is the secret itself
+                "x-shopify-webhook-id", "x-shopify-topic", "x-shopify-shop-domain", "x-shopify-hmac-sha256",
+                "x-shopify-api-version", "x-shopify-triggered-at")  # never the UPS credential: it is the secret itself
+MARKETPLACE_WEBHOOKS = ("shopify",)  # verified, stored and processed by services/<name>.py
 
 
 def _providers():
@@ -87,6 +89,8 @@ def _delivery_key(provider: str, body: bytes) -> str:
 
 def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[int, bool]:
     """Verifies and stores one delivery. Returns (delivery id, created); raises WebhookRefused."""
+    if provider in MARKETPLACE_WEBHOOKS:
+        return _marketplace(provider).receive_webhook(headers, body)
     module = _providers().get(provider)
     if module is None or not hasattr(module, "verify"):
         raise WebhookRefused(404, f"no webhook for {provider!r}")
@@ -97,12 +101,25 @@ def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[int, bo
         _count(f"webhook_rejected:{provider}")
         db.session.commit()  # the count is all a bad signature changes
         raise WebhookRefused(401, "missing or bad signature")
-    key = _delivery_key(provider, body)
+    return store_delivery(provider, _delivery_key(provider, body), headers, body)
+
+
+def _marketplace(provider: str):
+    from . import shopify  # lazily: it imports this module
+
+    return {"shopify": shopify}[provider]
+
+
+def store_delivery(provider: str, key: str, headers, body: bytes, *, error: str | None = None) -> tuple[int, bool]:
+    """Stores a verified delivery once per key. Returns (delivery id, created). With `error` it is stored
+    already processed (kept for inspection only: a body that cannot be read)."""
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
     # One statement on the hot path: insert unless the key is there, and say which happened.
     table = WebhookDelivery.__table__
     values = {"provider": provider, "dedupe_key": key, "headers": json.dumps(kept), "body": body,
               "received_at": utcnow(), "attempts": 0}
+    if error is not None:
+        values.update(error=error[:2000], processed_at=utcnow())
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
@@ -125,8 +142,11 @@ def process_delivery(delivery_id: int) -> None:
 
     try:
         with db.session.begin_nested():
-            update_ = _providers()[delivery.provider].parse_webhook(delivery.body)
-            ingest_update(update_, delivery_id=delivery.id, via="webhook")
+            if delivery.provider in MARKETPLACE_WEBHOOKS:
+                _marketplace(delivery.provider).process_delivery(delivery)
+            else:
+                update_ = _providers()[delivery.provider].parse_webhook(delivery.body)
+                ingest_update(update_, delivery_id=delivery.id, via="webhook")
     except UnsupportedEvent as exc:  # a real delivery about something else (a batch, a label): nothing to do
         delivery.error = f"ignored: {exc}"[:2000]
     except ValueError as exc:  # malformed: kept for inspection, not retried

@@ -330,6 +330,36 @@ def _named_tables(raw: dict, section: str, known: tuple[str, ...]) -> dict[str, 
     return out
 
 
+# The keys each marketplace reads, and their kind. A value may be None (an env: variable that is unset).
+MARKETPLACE_KEYS: dict[str, dict[str, type | tuple]] = {
+    "shopify": {"shop_domain": str, "access_token": str, "webhook_secret": str, "base_url": str, "api_version": str,
+                "notify_customer": bool, "tracking_company": str},
+    "etsy": {"api_key": str, "shared_secret": str, "access_token": str, "refresh_token": str, "shop_id": (str, int),
+             "base_url": str, "token_url": str, "send_bcc": bool, "carrier_names": dict},
+    "amazon": {"carrier_names": dict},
+}
+_KIND_WORDS = {str: "text", bool: "true or false", dict: "a table", (str, int): "text or a number"}
+
+
+def _marketplaces(raw: dict) -> dict[str, dict]:
+    tables = _named_tables(raw, "marketplaces", MARKETPLACES)
+    for name, body in tables.items():
+        where = f"marketplaces.{name}"
+        allowed = MARKETPLACE_KEYS[name]
+        _only(body, set(allowed), where)
+        for key, kind in allowed.items():
+            value = body.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+                _fail(f"{where}.{key}", f"must be {_KIND_WORDS[kind]}, got {value!r}")
+            if kind == dict and not all(isinstance(v, str) for v in value.values()):
+                _fail(f"{where}.{key}", "must map names to text, like { dhl = \"dhl-express\" }")
+        if isinstance(body.get("shop_id"), int):
+            body["shop_id"] = str(body["shop_id"])
+    return tables
+
+
 NOTIFICATION_KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay",
                       "tracking_changed")
 
@@ -680,7 +710,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         stations=_stations(raw, lifecycle, printers),
         printers=printers,
         providers=_named_tables(raw, "providers", PROVIDERS),
-        marketplaces=_named_tables(raw, "marketplaces", MARKETPLACES),
+        marketplaces=_marketplaces(raw),
         notifications=_notifications(raw),
         intake=_intake(raw, printers),
         scanning=_scanning(raw),

@@ -50,7 +50,8 @@ def test_empty_file_gives_defaults(load, instance):
         ("Print shop", "http://127.0.0.1:5000", "UTC", "A", 1001)
     assert s.lifecycle.keys[0] == "received" and s.lifecycle.keys[-1] == "delivered"
     assert s.stations == {} and s.printers == {} and s.providers == {} and s.marketplaces == {}
-    assert s.intake == {"max_quantity": 100_000, "max_items": 200, "print_job_labels": False, "label_printer": None}
+    assert s.intake == {"max_quantity": 100_000, "max_items": 200, "print_job_labels": False, "label_printer": None,
+                        "default_method": "other", "method_rules": []}
     assert s.database_url == default_database_url(instance) == f"sqlite:///{instance / 'tracker.db'}"
 
 
@@ -129,7 +130,8 @@ def test_full_config(load):
     assert s.printers["desk"]["driver"] == "escpos-file"
     assert s.providers["easypost"]["base_url"] == "http://127.0.0.1:8001"
     assert s.notifications["email"]["smtp_port"] == 2525
-    assert s.intake == {"max_quantity": 500, "max_items": 20, "print_job_labels": False, "label_printer": None}
+    assert s.intake == {"max_quantity": 500, "max_items": 20, "print_job_labels": False, "label_printer": None,
+                        "default_method": "other", "method_rules": []}
     assert s.printers["desk"]["width_mm"] == 58
     assert s.database_url == "sqlite:////tmp/inktrail.db"
 
@@ -551,4 +553,44 @@ def test_alerts_and_housekeeping_defaults_and_values(load):
     ('[housekeeping]\nat = "24:01"', "housekeeping.at: must be a time like"),
 ])
 def test_bad_alerts_and_housekeeping_name_the_key(load, text, phrase):
+    assert phrase in config_error(load, text)
+
+
+@pytest.mark.parametrize("text,phrase", [
+    ('[marketplaces.shopify]\nshopdomain = "x.myshopify.com"', "marketplaces.shopify.shopdomain: unknown key"),
+    ('[marketplaces.shopify]\nnotify_customer = "no"', "marketplaces.shopify.notify_customer: must be true or false"),
+    ('[marketplaces.etsy]\nshop_id = true', "marketplaces.etsy.shop_id: must be text or a number"),
+    ('[marketplaces.etsy]\ncarrier_names = "dhl"', "marketplaces.etsy.carrier_names: must be a table"),
+    ('[marketplaces.amazon]\ncarrier_names = { other = 5 }', "marketplaces.amazon.carrier_names: must map names to text"),
+    ('[marketplaces.ebay]\nx = 1', "marketplaces.ebay: unknown marketplace"),
+])
+def test_bad_marketplace_keys_name_the_key(load, text, phrase):
+    assert phrase in config_error(load, text)
+
+
+def test_marketplace_values_may_come_from_unset_env_and_numbers_become_text(load, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
+    s = load('[marketplaces.etsy]\nshop_id = 31415926\naccess_token = "env:NO_SUCH_TOKEN"\n')
+    assert s.marketplaces["etsy"]["shop_id"] == "31415926" and s.marketplaces["etsy"]["access_token"] is None
+
+
+def test_method_rules(load):
+    from tracker.domain.marketplace import MethodRule
+
+    s = load('[intake]\ndefault_method = "dtf"\n[[method_rules]]\nmethod = "embroidery"\nsku = "*-EMB-*"\n'
+             '[[method_rules]]\nmethod = "screen"\ntag = "screen"\nproduct_type = "Tee"\n')
+    assert s.intake["default_method"] == "dtf"
+    assert s.intake["method_rules"] == [MethodRule("embroidery", sku="*-EMB-*"),
+                                        MethodRule("screen", product_type="Tee", tag="screen")]
+
+
+@pytest.mark.parametrize("text,phrase", [
+    ('[[method_rules]]\nmethod = "dtg"\n', "method_rules[0]: needs at least one of sku, product_type, tag or title"),
+    ('[[method_rules]]\nmethod = "laser"\nsku = "A*"\n', "method_rules[0].method: 'laser' is not a method"),
+    ('[[method_rules]]\nsku = "A*"\n', "method_rules[0].method: is required"),
+    ('[[method_rules]]\nmethod = "dtg"\nskus = "A*"\n', "method_rules[0].skus: unknown key"),
+    ('method_rules = "dtg"\n', "method_rules: must be a list of tables"),
+    ('[intake]\ndefault_method = "laser"\n', "intake.default_method: 'laser' is not a method"),
+])
+def test_bad_method_rules_name_the_key(load, text, phrase):
     assert phrase in config_error(load, text)

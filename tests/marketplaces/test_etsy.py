@@ -346,3 +346,28 @@ def test_fetch_now_shows_etsys_refusal(tmp_path, etsy):
     resp = client.post("/marketplaces/etsy/fetch", data={"csrf_token": client.csrf_token}, follow_redirects=True)
     assert resp.status_code == 200
     assert "no refresh_token" in resp.get_data(as_text=True)
+
+
+def test_nothing_is_queued_for_etsy_when_etsy_is_not_set_up(tmp_path):
+    from tests.conftest import build_app
+    from tests.factories import MANAGER, make_order
+    from tracker.extensions import db
+    from tracker.integrations.carriers import CarrierEvent, TrackingUpdate
+    from tracker.models import OutboxMessage
+    from tracker.services.shipments import add_shipment
+    from tracker.services.tracking import ingest_update
+
+    app = build_app(tmp_path)
+    with app.app_context(), time_machine.travel(dt.datetime(2026, 3, 2, 16, 0, tzinfo=dt.timezone.utc), tick=False):
+        order = make_order(channel="etsy", external_ref="1234567")
+        add_shipment(order, tracking_number="123456789012", carrier="fedex", actor=MANAGER, source="web")
+        db.session.commit()
+        ingest_update(TrackingUpdate(provider="fedex", delivery_id=None, carrier="fedex", tracking_number="123456789012",
+                                     events=(CarrierEvent(provider="fedex", carrier="fedex", tracking_number="123456789012",
+                                                          code="PU", sub_code=None, description="Picked up",
+                                                          occurred_at=dt.datetime(2026, 3, 2, 16, 0, tzinfo=dt.timezone.utc),
+                                                          location=None, provider_event_id=None),),
+                                     est_delivery=None, public_url=None), via="poll")
+        db.session.commit()
+        assert order.shipments[0].activated_at is not None
+        assert [m.kind for m in db.session.scalars(db.select(OutboxMessage))] == []

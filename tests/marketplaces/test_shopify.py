@@ -759,3 +759,17 @@ def test_an_item_added_on_shopify_gets_its_job_label_when_the_shop_prints_at_int
         order = the_order()
         labelled = [p.job_id for p in db.session.scalars(select(PrintJob).order_by(PrintJob.id))]
         assert labelled == [j.id for j in order.jobs]  # two at intake, then the added one
+
+
+def test_the_marketplaces_page_shows_shopify_set_up_its_webhook_address_and_deliveries(app, clock):
+    assert post(app, raw()).status_code == 202
+    assert post(app, b"not json", hdrs=headers(b"not json", webhook_id="wh-bad")).status_code == 422
+    client = app.test_client()
+    login(client, "manager")
+    page = client.get("/marketplaces").get_data(as_text=True)
+    assert "Orders in only" in page or "Connected" in page
+    assert "/webhooks/shopify" in page and "orders/create" in page
+    assert "applied" in page and "unreadable" in page
+    operator = app.test_client()
+    login(operator, "operator")
+    assert operator.get("/marketplaces").status_code in (302, 403)

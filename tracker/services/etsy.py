@@ -198,8 +198,8 @@ def _tracking_key(shipment: Shipment, number: str) -> str:
 
 def _queue_tracking(shipment: Shipment) -> None:
     order = shipment.order
-    if not order.external_ref:
-        return
+    if not order.external_ref or etsy_config() is None:
+        return  # nothing to send to, as for Shopify: an Etsy order entered by hand, or Etsy not set up
     enqueue(TRACKING_KIND, _tracking_key(shipment, shipment.tracking_number),
             {"shipment_id": shipment.id, "receipt_id": order.external_ref, "tracking_code": shipment.tracking_number,
              "carrier": shipment.carrier, "carrier_name": api.carrier_name(etsy_config(), shipment.carrier)},

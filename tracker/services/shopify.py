@@ -424,3 +424,27 @@ def _tracking_update_apply(payload: dict, result: dict) -> None:
 handler("shopify_fulfillment", apply=_fulfillment_apply)(_fulfillment_send)
 handler("shopify_tracking_update", apply=_tracking_update_apply)(_tracking_update_send)
 marketplace_push.register("shopify", activated=shipment_activated, number_changed=tracking_number_replaced)
+
+
+def status(limit: int = 8) -> dict:
+    """What the marketplaces page shows about Shopify: set up or not, the webhook address to give Shopify,
+    the latest deliveries (with what became of them) and the latest fulfillment messages."""
+    from sqlalchemy import select as _select
+
+    from ..models import WebhookDelivery
+
+    settings = current_settings()
+    deliveries = []
+    for d in db.session.scalars(_select(WebhookDelivery).where(WebhookDelivery.provider == "shopify")
+                                .order_by(WebhookDelivery.id.desc()).limit(limit)):
+        headers = json.loads(d.headers or "{}")
+        deliveries.append({"received_at": d.received_at, "topic": api.header(headers, "X-Shopify-Topic") or "",
+                           "processed": d.processed_at is not None, "error": d.error})
+    rows = db.session.execute(
+        _select(OutboxMessage, Order.code).outerjoin(Order, Order.id == OutboxMessage.order_id)
+        .where(OutboxMessage.kind.in_(("shopify_fulfillment", "shopify_tracking_update")))
+        .order_by(OutboxMessage.id.desc()).limit(limit)).all()
+    messages = [{"code": code, "kind": m.kind, "status": m.status, "last_error": m.last_error} for m, code in rows]
+    return {"webhooks": webhook_config() is not None, "push": push_config() is not None,
+            "webhook_url": f"{settings.shop.public_url.rstrip('/')}/webhooks/shopify",
+            "deliveries": deliveries, "messages": messages}

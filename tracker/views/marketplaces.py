@@ -15,7 +15,10 @@ STAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 def _page(result: dict | None = None, run=None, status: int = 200):
-    return render_template("marketplaces/index.html", etsy=etsy.status(), result=result, run=run,
+    from ..services import shopify
+
+    return render_template("marketplaces/index.html", shopify=shopify.status(), etsy=etsy.status(), result=result,
+                           run=run,
                            imports=amazon.recent_imports(), exports=amazon.recent_exports(),
                            pending=amazon.pending_count()), status
 

@@ -49,6 +49,7 @@ from typing import Any, Mapping, Sequence
 
 from ...domain.intake import EMAIL_RE, ItemDraft, OrderDraft
 from ...domain.marketplace import pick_method
+from ..carriers.common import text
 from ..http import ProviderError, Response, request
 
 NAME = "etsy"
@@ -80,15 +81,7 @@ class EtsyConfig:
         return f"EtsyConfig(keystring={self.keystring!r}, shop_id={self.shop_id!r}, base_url={self.base_url!r})"
 
 
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        value = str(value)
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    return value or None
+_text = text  # a trimmed non-empty string, else None: the carriers' reader (integrations/carriers/common.py)
 
 
 def missing_settings(raw: Mapping | None) -> list[str]:

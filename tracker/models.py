@@ -161,7 +161,7 @@ class Scan(db.Model):
     replay after a dropped connection returns the first answer instead of moving anything twice."""
 
     __tablename__ = "scans"
-    __table_args__ = (Index("ix_scans_station_id", "station", "id"),)
+    __table_args__ = (Index("ix_scans_station_id", "station", "id"), Index("ix_scans_received_at", "received_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(64), unique=True)
     station: Mapped[str] = mapped_column(String(40))
@@ -235,7 +235,8 @@ class Event(db.Model):
     """The audit trail: append-only. The database refuses UPDATE and DELETE (triggers below)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_order_id_id", "order_id", "id"),)
+    # ix_events_at: reports read events by date range (cost follows the range, not the history).
+    __table_args__ = (Index("ix_events_order_id_id", "order_id", "id"), Index("ix_events_at", "at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id"), index=True)
@@ -259,7 +260,8 @@ class Shipment(db.Model):
 
     __tablename__ = "shipments"
     __table_args__ = (UniqueConstraint("carrier", "tracking_number"),
-                      Index("ix_shipments_final_next_poll", "final", "next_poll_at"))
+                      Index("ix_shipments_final_next_poll", "final", "next_poll_at"),
+                      Index("ix_shipments_created_at", "created_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     carrier: Mapped[str] = mapped_column(String(20))

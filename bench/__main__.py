@@ -208,6 +208,46 @@ def webhook_case(total: int, concurrency: int, database_url: str | None) -> dict
             "lost": len(acknowledged - stored)}
 
 
+def reports_case(history: int, database_url: str | None, n: int) -> list[dict]:
+    """Every report over HTTP for the last 28 days and the last year, with `history` finished orders
+    spread over the year (each with its whole audit trail, scans and parcel)."""
+    import datetime as dt
+
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp) / "instance"
+        env = {**os.environ, "TRACKER_INSTANCE_PATH": str(instance)}
+        if database_url:
+            env["TRACKER_DATABASE_URL"] = database_url
+        wipe = ("    db.session.execute(db.text('DROP SCHEMA public CASCADE; CREATE SCHEMA public')); db.session.commit()\n"
+                if database_url and database_url.startswith("postgres") else "")
+        code = ("from tracker import create_app\nfrom flask_migrate import upgrade\n"
+                "from bench.seed_history import seed_history\nfrom tracker.extensions import db\n"
+                "app = create_app()\nwith app.app_context():\n" + wipe +
+                f"    upgrade()\n    seed_history({history})\n"
+                "    from tracker.reports import load_all\n    print(','.join(load_all()))\n")
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        seeded = time.perf_counter() - t
+        names = out.stdout.strip().splitlines()[-1].split(",")
+        server = Server(env)
+        rows = []
+        try:
+            c = Client(server.base)
+            c.login("bench", "bench-password")
+            today = dt.date.today()
+            for days in (28, 365):
+                query = f"from={today - dt.timedelta(days=days - 1)}&to={today}"
+                for name in names:
+                    status, _ = c.get(f"/reports/{name}?{query}")  # warm up
+                    assert status == 200, (name, status)
+                    ms = timed(lambda: c.get(f"/reports/{name}?{query}"), n)
+                    rows.append({"report": name, "days": days, "history": history, "seed_s": seeded,
+                                 "p50": statistics.median(ms), "p95": pct(ms, 95)})
+        finally:
+            server.stop()
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Inktrail benchmarks (real server, real HTTP on loopback).")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
@@ -238,6 +278,12 @@ def main(argv=None) -> int:
         w = webhook_case(total, conc, args.database_url)
         print(f"{w['total']:>10,} {w['concurrency']:>8} {w['rate']:>10,.0f} {w['p50']:>7.2f} {w['p99']:>7.2f} "
               f"{w['acknowledged']:>6} {w['stored']:>6} {w['lost']:>5}")
+    history = 10_000 if args.quick else 100_000
+    print(f"\nReports on {db_name}: each report page over HTTP, {history:,} finished orders over a year, ms "
+          "(aim: under 1,000)")
+    print(f"{'report':>18} {'range':>9} {'p50':>8} {'p95':>8}")
+    for r in reports_case(history, args.database_url, 5 if args.quick else 10):
+        print(f"{r['report']:>18} {str(r['days']) + ' days':>9} {r['p50']:>8.1f} {r['p95']:>8.1f}")
     if (2000, 100_000) in by:
         r = by[(2000, 100_000)]
         print(f"aim: board under 150 ms at 2,000 active jobs with 100,000 history -> p95 {r['render_p95']:.1f} ms "

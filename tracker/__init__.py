@@ -125,10 +125,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     templating.init_app(app)
 
-    from .views import api, batches, board, health, imports, marketplaces, orders, printing, public, scan, webhooks
+    from .views import api, batches, board, health, imports, marketplaces, orders, printing, public, reports, scan, webhooks
     from .views import auth as auth_views
     for bp in (auth_views.bp, board.bp, orders.bp, scan.bp, batches.bp, printing.bp, webhooks.bp, public.bp, api.bp,
-               health.bp, imports.bp, marketplaces.bp):
+               health.bp, imports.bp, marketplaces.bp, reports.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
 

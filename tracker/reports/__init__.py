@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Sequence
 
 
@@ -22,11 +23,11 @@ class Period:
     last: dt.date
     tz: object  # ZoneInfo
 
-    @property
+    @cached_property  # read once per event by the reports: worth keeping (a frozen dataclass allows it)
     def start_utc(self) -> dt.datetime:
         return dt.datetime.combine(self.first, dt.time(0), tzinfo=self.tz).astimezone(dt.timezone.utc)
 
-    @property
+    @cached_property
     def end_utc(self) -> dt.datetime:
         return dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(0),
                                    tzinfo=self.tz).astimezone(dt.timezone.utc)

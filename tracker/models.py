@@ -261,7 +261,7 @@ class Shipment(db.Model):
     __tablename__ = "shipments"
     __table_args__ = (UniqueConstraint("carrier", "tracking_number"),
                       Index("ix_shipments_final_next_poll", "final", "next_poll_at"),
-                      Index("ix_shipments_created_at", "created_at"))
+                      Index("ix_shipments_created_at", "created_at"), Index("ix_shipments_delivered_at", "delivered_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     carrier: Mapped[str] = mapped_column(String(20))

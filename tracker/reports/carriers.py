@@ -1,10 +1,9 @@
 """Carriers: transit times, exceptions and returns, labels nobody picked up, and routes (issue 9).
 
-Read through ix_shipments_created_at only, so the cost follows the date range:
+Two indexed range reads (shipments by delivered_at and by created_at), so the cost follows the range:
 
 - *Transit* is carrier pickup (the first physical scan, Shipment.activated_at) to delivery
-  (delivered_at), in days, for parcels delivered in the period. Parcels are found by their label date:
-  a parcel whose label is more than TRANSIT_LOOKBACK_DAYS older than the period is left out.
+  (delivered_at), in days, for parcels delivered in the period.
 - *Exceptions* and *returns* are counted on the labels created in the period: a parcel had an exception
   when it shows one now or a carrier-exception alert was ever raised for it (a later normal scan clears
   the status, not the alert); it was returned when its status is returned or a return alert was raised.
@@ -27,7 +26,6 @@ from ..models import Alert, Order, Shipment, TrackingEvent, utcnow
 from . import Chart, Period, Report, Result, Series, Table, register
 from .stats import days, rate, summary
 
-TRANSIT_LOOKBACK_DAYS = 90
 PICKUP_WITHIN = dt.timedelta(days=1)
 UNKNOWN = "?"
 
@@ -69,13 +67,13 @@ def _origins(shipment_ids: list[int]) -> dict[int, str]:
 
 def compute(period: Period) -> Result:
     start, end = period.start_utc, period.end_utc
-    shipments = list(db.session.execute(
-        select(Shipment, Order).join(Order, Order.id == Shipment.order_id)
-        .where(Shipment.created_at >= start - dt.timedelta(days=TRANSIT_LOOKBACK_DAYS), Shipment.created_at < end)
-        .order_by(Shipment.id)).tuples())
-    delivered = [(s, o) for s, o in shipments
-                 if s.delivered_at is not None and s.activated_at is not None and start <= s.delivered_at < end]
-    labelled = [(s, o) for s, o in shipments if s.created_at >= start]
+    def parcels(*where):
+        return list(db.session.execute(select(Shipment, Order).join(Order, Order.id == Shipment.order_id)
+                                       .where(*where).order_by(Shipment.id)).tuples())
+
+    # Two indexed range reads: parcels delivered in the period (transit), labels made in it (problems).
+    delivered = parcels(Shipment.delivered_at >= start, Shipment.delivered_at < end, Shipment.activated_at.is_not(None))
+    labelled = parcels(Shipment.created_at >= start, Shipment.created_at < end)
     alerts: dict[int, set[str]] = defaultdict(set)
     ids = [s.id for s, _ in labelled]
     if ids:

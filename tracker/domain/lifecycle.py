@@ -45,6 +45,12 @@ class MoveRefused(Exception):
     """A move the rules forbid; str(exc) is the sentence to show."""
 
 
+def sentence(text: str) -> str:
+    """A refusal as a sentence for a person: the rules write "A1042 is ...", "skipping ... needs a manager"."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] if text else "Refused"
+
+
 @dataclass(frozen=True)
 class Stage:
     key: str

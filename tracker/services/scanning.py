@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain import scanning as rules
 from ..domain.carriers import CARRIER_NAMES, detect_carrier, label_tracking_number, looks_like_tracking
-from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused
+from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused, sentence
 from ..extensions import db
 from ..models import Batch, Event, Job, Order, Scan, Shipment, StationState, User, utcnow
 from ..settings import Station, current_settings
@@ -136,16 +136,11 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
         # The savepoint's rollback expired what _apply set on the scan: the refusal still names the order
         # and job it was about, so the operator sees which one was refused.
         aimed = getattr(scan, "_aimed", (None, None))
-        scan.ok, scan.outcome, scan.message = False, "refused", _sentence(str(exc))
+        scan.ok, scan.outcome, scan.message = False, "refused", sentence(str(exc))
         scan.from_stage = scan.to_stage = None
         scan.order_id, scan.job_id = aimed
     db.session.flush()
     return scan, False
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text[:1].upper() + text[1:] if text else "Refused"
 
 
 def _is_double_scan(scan: Scan, read, now: dt.datetime, cfg: dict) -> bool:

@@ -5,13 +5,8 @@ from contextlib import contextmanager
 
 from flask import abort, flash
 
-from ..domain.lifecycle import MoveRefused
+from ..domain.lifecycle import MoveRefused, sentence  # noqa: F401 (views import sentence from here)
 from ..extensions import db
-
-
-def sentence(text: str) -> str:
-    """A refusal as a sentence: the rules write "A1042 is ...", "skipping ... needs a manager"."""
-    return text[:1].upper() + text[1:]
 
 
 @contextmanager

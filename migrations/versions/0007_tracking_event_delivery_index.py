@@ -1,4 +1,6 @@
-"""Index tracking_events.delivery_id: the nightly housekeeping unlinks events from the old webhook
+"""Index tracking_events.delivery_id.
+
+Index tracking_events.delivery_id: the nightly housekeeping unlinks events from the old webhook
 deliveries it removes, which scanned the whole table for each batch without it.
 
 Reviewed: one CREATE INDEX.

@@ -1,4 +1,6 @@
-"""Marketplaces: a job's marketplace line item, a shipment's marketplace fulfillment, the order's name on
+"""Marketplaces: line items, fulfillments, order names, import files.
+
+Marketplaces: a job's marketplace line item, a shipment's marketplace fulfillment, the order's name on
 the marketplace, and stored import files (CSV, Amazon reports).
 
 Reviewed: nullable columns (plain ALTER TABLE ADD COLUMN) and one new table.

@@ -1,4 +1,6 @@
-"""The marketplace's own last-change time of an order, so an older update that arrives late is not
+"""orders.external_updated_at: the marketplace's last change.
+
+The marketplace's own last-change time of an order, so an older update that arrives late is not
 applied over a newer one.
 
 Reviewed: one nullable column, plain ALTER TABLE ADD COLUMN.

@@ -1,4 +1,6 @@
-"""Indexes for reports: events, scans and shipments by time, so a report over a date range reads that
+"""Indexes for reports: events, scans and shipments by time.
+
+Indexes for reports: events, scans and shipments by time, so a report over a date range reads that
 range only, however long the history.
 
 Reviewed: three CREATE INDEX.

@@ -110,6 +110,11 @@ def seed_history(orders: int, *, days: int = 365, seed_value: int = 7) -> dict:
                                    delivered_at=stamps["delivered"], last_event_at=stamps["delivered"], poll_failures=0))
         flush()
     flush(force=True)
+    # The stage stays the reports read, derived from the events just written, as the migration that
+    # added them derives them for a shop's existing history.
+    from tracker.services.stays import rebuild_all
+
+    counts["StageStay"] = rebuild_all(db.session.connection())
     if db.session.get(Counter, "order") is None:
         db.session.add(Counter(name="order", value=100000 + ids["order"]))
     db.session.commit()

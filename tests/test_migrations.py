@@ -63,3 +63,38 @@ def test_migrated_events_table_is_append_only(tmp_path, empty_database_url):
         assert db.session.execute(text("SELECT count(*) FROM events WHERE order_id = :i"), {"i": order.id}).scalar() == 1
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_stage_stays_migration_fills_them_from_the_events(tmp_path, empty_database_url):
+    """0012 adds stage_stays to a shop with history and fills it with what the move service would have
+    written: downgrade past it, upgrade again, and the stays are the same."""
+    from flask_migrate import downgrade
+
+    from tests.factories import MANAGER, make_order
+    from tracker.models import StageStay
+    from tracker.services.orders import move_job, move_order
+
+    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "TRACKER_CONFIG_PATH": TEST_CONFIG,
+                      "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade()
+        order = make_order([("Tee", "dtg", 1), ("Cap", "embroidery", 2)])
+        for job in order.jobs:
+            for stage in ("preproduction", "production", "qc"):
+                move_job(job, stage, actor=MANAGER, source="web")
+        move_order(order, "packaging", actor=MANAGER, source="web")
+        db.session.commit()
+
+        def stays():
+            return sorted((s.order_id, s.job_id or 0, s.stage, s.entered_at, s.left_at, s.ended_by)
+                          for s in db.session.scalars(db.select(StageStay)))
+
+        before = stays()
+        assert len(before) == 15  # the order 5, each job 5
+        db.session.remove()
+        downgrade(revision="0011_shipment_delivered_index")
+        assert "stage_stays" not in inspect(db.engine).get_table_names()
+        upgrade()
+        assert stays() == before
+        db.session.remove()
+        db.engine.dispose()

@@ -254,6 +254,27 @@ class Event(db.Model):
     job: Mapped[Optional[Job]] = relationship()
 
 
+class StageStay(db.Model):
+    """One job (or the order itself, job_id NULL) in one stage, from `entered_at` to `left_at` (NULL while
+    it is still there): derived from the events by domain/stays.py, written with each event in the same
+    transaction (services/stays.py). Reports read stays by date range instead of replaying the events.
+    Per subject, ids follow time: a later stay always has a larger id."""
+
+    __tablename__ = "stage_stays"
+    __table_args__ = (Index("ix_stage_stays_left_stage", "left_at", "stage"),
+                      Index("ix_stage_stays_stage_entered", "stage", "entered_at"),
+                      Index("ix_stage_stays_order_job", "order_id", "job_id"),
+                      Index("ix_stage_stays_job_stage", "job_id", "stage"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id"))
+    stage: Mapped[str] = mapped_column(String(40))
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    ended_by: Mapped[Optional[str]] = mapped_column(String(40))  # the stage it left for
+    scan_id: Mapped[Optional[int]] = mapped_column(Integer)  # the scan that began it, if any
+
+
 class Shipment(db.Model):
     """A parcel. Its status is derived from all its tracking events (domain/carrier_status.py) and stored
     here only as a cache of that derivation, recomputed whenever an event arrives."""

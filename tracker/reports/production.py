@@ -1,10 +1,11 @@
 """Production reports (issue 9): stage times, throughput, work in progress, lead time and on-time rate.
 
-All four read the audit trail (events) and replay it. The events of the period are found through
-ix_events_at; the orders they belong to are then replayed from their own first event (through
-ix_events_order_id_id), so the cost follows the orders active in the period, not the whole history.
+All four read the stage stays (stage_stays: each job's and order's time in each stage, derived from
+the audit trail by domain/stays.py and written with every move), by indexed date range: stays that
+ended in the period (ix_stage_stays_left_stage), stays that began in it (ix_stage_stays_stage_entered).
+The cost follows the work done in the period, not the whole history.
 
-The replay, in the shop's words:
+The rules, in the shop's words:
 - a job's stays in the job stages (received .. qc) begin and end at its own moves; when the order is
   packed, unpacked, moved on as a whole or cancelled (one event for the order), every job follows it;
 - an order's stays in the order stages (packaging, labeled, the carrier's stages) begin and end at the
@@ -14,151 +15,64 @@ The replay, in the shop's words:
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import aliased
 
 from ..domain.lifecycle import CANCELLED, FINAL_STAGE, QC_STAGE
 from ..extensions import db
-from ..models import Event, Job, Order
+from ..models import Job, Order, StageStay
 from ..settings import current_settings
 from . import Chart, Period, Report, Result, Series, Table, register
-from .stats import days, hours, iso_week, share, summary
-
-CHUNK = 500  # ids per IN (...) list
-
-
-@dataclass
-class Stay:
-    stage: str
-    entered: dt.datetime
-    left: dt.datetime | None = None
-    ended_by: str | None = None  # the stage it left for
+from .sql import bucket, day_ends, hours_between
+from .stats import iso_week, share, summary
 
 
-@dataclass
-class OrderHistory:
-    id: int
-    code: str
-    channel: str
-    created_at: dt.datetime
-    due_date: dt.date | None
-    stays: list[Stay] = field(default_factory=list)
-    jobs: dict[int, "JobHistory"] = field(default_factory=dict)
-
-    def first_entry(self, stages: set[str]) -> dt.datetime | None:
-        return next((s.entered for s in self.stays if s.stage in stages), None)
-
-
-@dataclass
-class JobHistory:
-    id: int
-    method: str
-    created_at: dt.datetime
-    stays: list[Stay] = field(default_factory=list)
-
-
-def _chunks(ids):
-    ids = sorted(ids)
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i:i + CHUNK]
-
-
-def _is_move(ev) -> bool:
-    return ev.to_stage is not None and ev.from_stage != ev.to_stage
-
-
-def orders_with_events(start: dt.datetime, end: dt.datetime | None) -> set[int]:
-    """Orders with any event in [start, end) (end None: up to now): an indexed range read of events.at."""
-    stmt = select(Event.order_id).where(Event.at >= start)
-    if end is not None:
-        stmt = stmt.where(Event.at < end)
-    return set(db.session.scalars(stmt.distinct()))
-
-
-def replay(order_ids: set[int], until: dt.datetime) -> dict[int, OrderHistory]:
-    """Each order's and job's stays, from the orders' events before `until`."""
+def _scopes():
     lc = current_settings().lifecycle
-    order_scope = {s.key for s in lc.stages if s.scope == "order"}
-    histories: dict[int, OrderHistory] = {}
-    for ids in _chunks(order_ids):
-        for o in db.session.execute(select(Order.id, Order.code, Order.channel, Order.created_at, Order.due_date)
-                                    .where(Order.id.in_(ids))):
-            histories[o.id] = OrderHistory(o.id, o.code, o.channel, o.created_at, o.due_date)
-        for j in db.session.execute(select(Job.id, Job.order_id, Job.method, Job.created_at)
-                                    .where(Job.order_id.in_(ids))):
-            histories[j.order_id].jobs[j.id] = JobHistory(j.id, j.method, j.created_at)
-        events = db.session.execute(
-            select(Event.order_id, Event.job_id, Event.at, Event.kind, Event.from_stage, Event.to_stage)
-            .where(Event.order_id.in_(ids), Event.at < until).order_by(Event.order_id, Event.at, Event.id))
-        for ev in events:
-            if _is_move(ev):
-                _apply(histories[ev.order_id], ev, order_scope)
-    return histories
+    return ({s.key for s in lc.stages if s.scope == "job"}, {s.key for s in lc.stages if s.scope == "order"})
 
 
-def _enter(stays: list[Stay], stage: str, at: dt.datetime) -> None:
-    if stays and stays[-1].left is None:
-        stays[-1].left, stays[-1].ended_by = at, stage
-    stays.append(Stay(stage, at))
-
-
-def _apply(order: OrderHistory, ev, order_scope: set[str]) -> None:
-    if ev.job_id is not None:
-        job = order.jobs.get(ev.job_id)
-        if job is not None:
-            _enter(job.stays, ev.to_stage, ev.at)
-        return
-    _enter(order.stays, ev.to_stage, ev.at)
-    if ev.kind == "create":
-        # The order's first event places the jobs made with it; a job added later has its own create event.
-        for job in order.jobs.values():
-            if not job.stays and job.created_at <= ev.at:
-                _enter(job.stays, ev.to_stage, ev.at)
-        return
-    if ev.to_stage == CANCELLED or ev.to_stage in order_scope or ev.from_stage in order_scope:
-        # Packing, unpacking, moving on as a whole, cancelling: one event for the order, the jobs follow.
-        for job in order.jobs.values():
-            current = job.stays[-1].stage if job.stays else None
-            if current not in (CANCELLED, ev.to_stage):
-                _enter(job.stays, ev.to_stage, ev.at)
-
-
-def _local_day(at: dt.datetime, tz) -> dt.date:
-    return at.astimezone(tz).date()
-
-
-def _in(period: Period, at: dt.datetime | None) -> bool:
-    return at is not None and period.start_utc <= at < period.end_utc
+def first_entries(stages: set[str], period: Period, *, jobs: bool, columns=()):
+    """The first time each job (jobs=True) or each order (jobs=False) entered any of `stages`, for those
+    whose first entry falls in the period: a select of (day, *columns), `day` the index of the entry's
+    local day in period.days(). A stay is a first entry when no earlier stay of the same subject is in
+    those stages (per subject, ids follow time). `columns` may name the order's columns (joined)."""
+    s, p = StageStay, aliased(StageStay)
+    subject = (p.job_id == s.job_id) if jobs else and_(p.order_id == s.order_id, p.job_id.is_(None))
+    earlier = exists().where(subject, p.stage.in_(stages), p.id < s.id)
+    stmt = (select(bucket(s.entered_at, day_ends(period)).label("day"), *columns)
+            .where(s.stage.in_(stages), s.entered_at >= period.start_utc, s.entered_at < period.end_utc,
+                   s.job_id.is_not(None) if jobs else s.job_id.is_(None), ~earlier))
+    if columns:
+        stmt = stmt.join(Order, Order.id == s.order_id)
+    return stmt
 
 
 # -- stage times -------------------------------------------------------------------------------------
 
-def stay_durations(histories, period: Period):
+def stay_durations(period: Period):
     """(stage, method or None, week of the stay's end, hours) for each stay that ended in the period:
     job stays in the job stages, order stays in the order stages. Stays ended by a cancellation are left
-    out (the work was abandoned, not done)."""
-    lc = current_settings().lifecycle
-    job_scope = {s.key for s in lc.stages if s.scope == "job"}
-    order_scope = {s.key for s in lc.stages if s.scope == "order"}
-    out = []
-    for order in histories.values():
-        for job in order.jobs.values():
-            for s in job.stays:
-                if s.stage in job_scope and _in(period, s.left) and s.ended_by != CANCELLED:
-                    out.append((s.stage, job.method, iso_week(_local_day(s.left, period.tz)), hours(s.left - s.entered)))
-        for s in order.stays:
-            if s.stage in order_scope and _in(period, s.left) and s.ended_by != CANCELLED:
-                out.append((s.stage, None, iso_week(_local_day(s.left, period.tz)), hours(s.left - s.entered)))
-    return out
+    out (the work was abandoned, not done). The database works out the hours and the local day."""
+    job_scope, order_scope = _scopes()
+    weeks = [iso_week(d) for d in period.days()]
+    s = StageStay
+    # Found through ix_stage_stays_left_stage alone; the scope is checked here (in SQL, an OR of the
+    # scopes would lead the planner to the stage index, which spans the whole history).
+    rows = db.session.execute(
+        select(s.stage, s.job_id.is_(None), Job.method, bucket(s.left_at, day_ends(period)),
+               hours_between(s.entered_at, s.left_at))
+        .outerjoin(Job, Job.id == s.job_id)
+        .where(s.left_at >= period.start_utc, s.left_at < period.end_utc, s.ended_by != CANCELLED))
+    return [(stage, method, weeks[day], h) for stage, order_level, method, day, h in rows
+            if stage in (order_scope if order_level else job_scope)]
 
 
 def stage_times(period: Period) -> Result:
     lc = current_settings().lifecycle
-    histories = replay(orders_with_events(period.start_utc, period.end_utc), period.end_utc)
-    stays = stay_durations(histories, period)
+    stays = stay_durations(period)
     by_stage, by_method, by_week = defaultdict(list), defaultdict(list), defaultdict(list)
     for stage, method, week, h in stays:
         by_stage[stage].append(h)
@@ -196,18 +110,12 @@ def stage_times(period: Period) -> Result:
 def throughput(period: Period) -> Result:
     lc = current_settings().lifecycle
     carrier = {s.key for s in lc.carrier_stages()}
-    histories = replay(orders_with_events(period.start_utc, period.end_utc), period.end_utc)
-    counts = {d: [0, 0, 0] for d in period.days()}
-
-    def count(at, i):
-        if _in(period, at):
-            counts[_local_day(at, period.tz)][i] += 1
-
-    for order in histories.values():
-        for job in order.jobs.values():
-            count(next((s.entered for s in job.stays if s.stage == QC_STAGE), None), 0)
-        count(order.first_entry(carrier), 1)
-        count(order.first_entry({FINAL_STAGE}), 2)
+    day_list = period.days()
+    counts = {d: [0, 0, 0] for d in day_list}
+    for i, (stages, jobs) in enumerate((({QC_STAGE}, True), (carrier, False), ({FINAL_STAGE}, False))):
+        entries = first_entries(stages, period, jobs=jobs).subquery()
+        for day, n in db.session.execute(select(entries.c.day, func.count()).group_by(entries.c.day)):
+            counts[day_list[day]][i] += n
     rows = [(d, *c) for d, c in counts.items()]
     totals = [sum(r[i] for r in rows) for i in (1, 2, 3)]
     names = ("Jobs finished production", "Orders handed to the carrier", "Orders delivered")
@@ -227,25 +135,26 @@ def work_in_progress(period: Period) -> Result:
     lc = current_settings().lifecycle
     people = [s for s in lc.people_stages()]
     keys = {s.key for s in people}
-    # Orders that could have a job in a people stage during the period: those with events from the period
-    # start on, and those whose jobs are in a people stage now (unmoved since before the period).
-    ids = orders_with_events(period.start_utc, None)
-    ids |= set(db.session.scalars(select(Job.order_id).where(Job.stage.in_(keys)).distinct()))
-    histories = replay(ids, period.end_utc)
     day_list = period.days()
-    ends = [dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0), tzinfo=period.tz).astimezone(dt.timezone.utc)
-            for d in day_list]
+    ends = day_ends(period)
     counts = {d: defaultdict(int) for d in day_list}
-    for order in histories.values():
-        for job in order.jobs.values():
-            for s in job.stays:
-                if s.stage not in keys:
-                    continue
-                # The days whose end falls within the stay: entered < end of day <= left.
-                lo = bisect_right(ends, s.entered)
-                hi = len(ends) if s.left is None else bisect_right(ends, s.left)
-                for d in day_list[lo:hi]:
-                    counts[d][s.stage] += 1
+    # The job stays in a people stage that overlap a day's end: those still open (found through
+    # ix_stage_stays_left_stage: left_at NULL and the stage), and those that ended after the first day's
+    # end (the same index by left_at; the stage is checked here, so that the database reads the period's
+    # stays only and not every stay ever in those stages); both began before the last day's end. The
+    # database counts them by stage and by the days they began and ended (lo, hi: a stay is in progress
+    # at the end of the days lo .. hi-1).
+    s = StageStay
+    lo, hi = bucket(s.entered_at, ends), bucket(s.left_at, ends)
+    base = (select(s.stage, lo, hi, func.count()).where(s.job_id.is_not(None), s.entered_at < ends[-1])
+            .group_by(s.stage, lo, hi))
+    groups = [*db.session.execute(base.where(s.left_at.is_(None), s.stage.in_(keys))),
+              *db.session.execute(base.where(s.left_at >= ends[0]))]
+    for stage, first, end, n in groups:
+        if stage not in keys:
+            continue
+        for d in day_list[first:len(day_list) if end is None else end]:
+            counts[d][stage] += n
     rows = [(d, *[counts[d][s.key] for s in people], sum(counts[d].values())) for d in day_list]
     return Result(
         summary=(("Jobs in progress at the end of the period", str(rows[-1][-1] if rows else 0)),),
@@ -259,31 +168,34 @@ def work_in_progress(period: Period) -> Result:
 
 # -- lead time and on-time rate ----------------------------------------------------------------------
 
+class _OrderRow:
+    __slots__ = ("code", "channel", "due_date")
+
+    def __init__(self, code, channel, due_date):
+        self.code, self.channel, self.due_date = code, channel, due_date
+
+
 def lead_time(period: Period) -> Result:
     lc = current_settings().lifecycle
     carrier = {s.key for s in lc.carrier_stages()}
-    histories = replay(orders_with_events(period.start_utc, period.end_utc), period.end_utc)
-    handed, delivered = [], []  # (order, completed at, days)
-    for order in histories.values():
-        at = order.first_entry(carrier)
-        if _in(period, at):
-            handed.append((order, at, days(at - order.created_at)))
-        at = order.first_entry({FINAL_STAGE})
-        if _in(period, at):
-            delivered.append((order, at, days(at - order.created_at)))
-
+    day_list = period.days()
+    handed, delivered = [], []  # (order, local day completed, days from the order)
+    cols = (Order.code, Order.channel, Order.due_date, hours_between(Order.created_at, StageStay.entered_at) / 24)
+    for rows, stages in ((handed, carrier), (delivered, {FINAL_STAGE})):
+        for day, code, channel, due, d in db.session.execute(first_entries(stages, period, jobs=False, columns=cols)):
+            rows.append((_OrderRow(code, channel, due), day_list[day], d))
     def grouped(key):
         groups = defaultdict(lambda: ([], []))
         for i, rows in enumerate((handed, delivered)):
-            for order, at, d in rows:
-                groups[key(order, at)][i].append(d)
+            for order, day, d in rows:
+                groups[key(order, day)][i].append(d)
         return [(k, *summary(h), *summary(v)) for k, (h, v) in sorted(groups.items())]
 
-    by_week = grouped(lambda o, at: iso_week(_local_day(at, period.tz)))
-    by_channel = grouped(lambda o, at: o.channel)
+    by_week = grouped(lambda o, day: iso_week(day))
+    by_channel = grouped(lambda o, day: o.channel)
 
     def on_time(rows):
-        due = [(o, _local_day(at, period.tz)) for o, at, _ in rows if o.due_date is not None]
+        due = [(o, day) for o, day, _ in rows if o.due_date is not None]
         return sum(1 for o, day in due if day <= o.due_date), len(due), due
 
     ok_d, n_d, due_d = on_time(delivered)

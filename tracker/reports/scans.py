@@ -1,6 +1,7 @@
 """Scan discipline: are moves scanned at the stations, or made by hand on the board? (issue 9)
 
-Read from the period only: events through ix_events_at, scans through ix_scans_received_at.
+Read from the period only, counted by the database where it can be: events through ix_events_at, scans
+through ix_scans_received_at, stage stays (for work left open) through ix_stage_stays_stage_entered.
 
 - A *move* is an event of kind advance, skip or rework made by a person (source scan, board, web or api;
   never carrier, system or import), whose scan (if any) was not undone. A job's move counts once per job;
@@ -21,13 +22,14 @@ import datetime as dt
 import re
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..domain.lifecycle import LAST_PEOPLE_STAGE
 from ..extensions import db
-from ..models import Event, Scan, utcnow
+from ..models import Event, Scan, StageStay, utcnow
 from ..settings import current_settings
 from . import Chart, Period, Report, Result, Series, Table, register
+from .sql import bucket, day_ends
 from .stats import rate
 
 MOVE_KINDS = ("advance", "skip", "rework")
@@ -53,13 +55,12 @@ def _stations_by_stage() -> dict[str, list[str]]:
     return found
 
 
-def _is_counted_move(ev, lc) -> bool:
-    if ev.kind not in MOVE_KINDS or ev.source not in PEOPLE_SOURCES or ev.undone:
-        return False
-    if ev.job_id is not None:
+def _is_counted_move(m: "_Moves", lc) -> bool:
+    """Moves by people (kind, source and undone scans are filtered by the query): a job's move always
+    counts; an order's event only when it is not the order following its jobs between job stages."""
+    if not m.order_level:
         return True
-    in_job_stages = all(s in lc and lc.get(s).scope == "job" for s in (ev.from_stage, ev.to_stage))
-    return not in_job_stages  # an order event between job stages is the order following its jobs
+    return not all(s in lc and lc.get(s).scope == "job" for s in (m.from_stage, m.to_stage))
 
 
 def _skipped(ev, lc) -> list[str]:
@@ -69,31 +70,46 @@ def _skipped(ev, lc) -> list[str]:
     return [s.key for s in lc.stages[lo + 1:hi]]
 
 
+class _Moves:
+    """One group of like moves, counted by the database: (kind, from, to, source, actor, order-level)."""
+    __slots__ = ("kind", "from_stage", "to_stage", "source", "actor", "order_level", "n")
+
+    def __init__(self, kind, from_stage, to_stage, source, actor, order_level, n):
+        self.kind, self.from_stage, self.to_stage, self.source, self.actor = kind, from_stage, to_stage, source, actor
+        self.order_level, self.n = bool(order_level), n
+
+
+def _move_groups(period: Period) -> list[_Moves]:
+    """The period's moves by people, grouped and counted in the database (the period can hold a hundred
+    thousand events; the groups are a few hundred). Undone scans are left out."""
+    order_level = Event.job_id.is_(None)
+    cols = (Event.kind, Event.from_stage, Event.to_stage, Event.source, Event.actor, order_level)
+    return [_Moves(*row) for row in db.session.execute(
+        select(*cols, func.count())
+        .outerjoin(Scan, Scan.id == Event.scan_id)
+        .where(Event.at >= period.start_utc, Event.at < period.end_utc, Event.kind.in_(MOVE_KINDS),
+               Event.source.in_(PEOPLE_SOURCES), Scan.undone_at.is_(None))
+        .group_by(*cols))]
+
+
 def compute(period: Period) -> Result:
     settings = current_settings()
     lc = settings.lifecycle
     by_stage_stations = _stations_by_stage()
-    events = list(db.session.execute(
-        select(Event.id, Event.order_id, Event.job_id, Event.at, Event.kind, Event.from_stage, Event.to_stage,
-               Event.source, Event.actor, Event.station, Scan.undone_at.is_not(None).label("undone"))
-        .outerjoin(Scan, Scan.id == Event.scan_id)
-        .where(Event.at >= period.start_utc, Event.at < period.end_utc)
-        .order_by(Event.at, Event.id)))
-
-    moves = [ev for ev in events if _is_counted_move(ev, lc)]
+    moves = [m for m in _move_groups(period) if _is_counted_move(m, lc)]
     stage_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # stage -> [by scan, by hand]
     operator_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     skips: dict[tuple[str, str], int] = defaultdict(int)
     missed: dict[str, int] = defaultdict(int)
-    for ev in moves:
-        i = 0 if ev.source == "scan" else 1
-        stage_counts[ev.to_stage][i] += 1
-        operator_counts[ev.actor or "(unknown)"][i] += 1
-        if ev.kind == "skip":
-            for stage in _skipped(ev, lc):
-                skips[(stage, ev.actor or "(unknown)")] += 1
+    for m in moves:
+        i = 0 if m.source == "scan" else 1
+        stage_counts[m.to_stage][i] += m.n
+        operator_counts[m.actor or "(unknown)"][i] += m.n
+        if m.kind == "skip":
+            for stage in _skipped(m, lc):
+                skips[(stage, m.actor or "(unknown)")] += m.n
                 for station in by_stage_stations.get(stage, ()):
-                    missed[station] += 1
+                    missed[station] += m.n
 
     def stations_label(stage: str) -> str:
         return ", ".join(by_stage_stations.get(stage, ())) or NO_STATION
@@ -115,23 +131,25 @@ def compute(period: Period) -> Result:
                                                                                   kv[0][1]))]
     missed_rows = [(key, lc.label(st.moves_to), missed.get(key, 0)) for key, st in settings.stations.items()]
 
-    # Refused scans, by station, from the scans of the period.
-    scans = db.session.execute(select(Scan.station, Scan.ok, Scan.message)
-                               .where(Scan.received_at >= period.start_utc, Scan.received_at < period.end_utc))
+    # Scans and refused scans by station, counted by the database; the refusals' messages read one by one.
+    in_period = (Scan.received_at >= period.start_utc, Scan.received_at < period.end_utc)
     per_station: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # station -> [scans, refused]
-    reasons: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for station, ok, message in scans:
-        per_station[station][0] += 1
+    for station, ok, n in db.session.execute(select(Scan.station, Scan.ok, func.count()).where(*in_period)
+                                             .group_by(Scan.station, Scan.ok)):
+        per_station[station][0] += n
         if not ok:
-            per_station[station][1] += 1
-            reasons[station][reason_of(message)] += 1
+            per_station[station][1] += n
+    reasons: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for station, message in db.session.execute(select(Scan.station, Scan.message)
+                                               .where(*in_period, Scan.ok.is_(False))):
+        reasons[station][reason_of(message)] += 1
     refused_rows = [(station, n, refused, rate(refused, n))
                     for station, (n, refused) in sorted(per_station.items())]
     reason_rows = [(station, reason, n)
                    for station in sorted(reasons)
                    for reason, n in sorted(reasons[station].items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]]
 
-    open_rows = _left_open(events, lc, period)
+    open_rows = _left_open(lc, period)
 
     tables = [
         Table("by_stage", "Moves by scan and by hand, by stage",
@@ -154,7 +172,7 @@ def compute(period: Period) -> Result:
     charted = [r for r in stage_rows if r[1] != NO_STATION]
     chart = Chart("bar", "Share of moves made by scan, by station", [f"{r[1]} ({r[0]})" for r in charted],
                   [Series("By scan", [r[5] for r in charted])], unit="%")
-    total = len(moves)
+    total = sum(m.n for m in moves)
     by_scan = sum(c[0] for c in stage_counts.values())
     summary = (("Moves by people", str(total)),
                ("Share by scan", f"{rate(by_scan, total)}%" if total else "–"),
@@ -163,48 +181,31 @@ def compute(period: Period) -> Result:
     return Result(tables=tables, charts=[chart], summary=summary)
 
 
-def _left_open(events, lc, period: Period) -> list[tuple]:
-    """(day, stage, count, unit) rows. Every change that can end a stay begun in the period happens before
-    that day's midnight, inside the period, so the period's events are all that is needed."""
+def _left_open(lc, period: Period) -> list[tuple]:
+    """(day, stage, count, unit) rows, from the stage stays that began in the period: a stay in a work
+    stage that had not ended by the midnight after it began (a job's own stays for the job stages, the
+    order's for the order-wide stages); a stay begun by a scan that was undone stands for nothing."""
     work = [s for s in lc.people_stages()[1:] if s.key != LAST_PEOPLE_STAGE]
     work_keys = {s.key for s in work}
-    # Each subject's stage changes in time order: ("job", id) for job stages, ("order", id) for order stages.
-    changes: dict[tuple[str, int], list] = defaultdict(list)
-    # An order's own moves (packing, cancelling, ...) carry its jobs along without a job event: they end
-    # its jobs' stays too. (An order event between two job stages only follows its jobs.)
-    order_moves: dict[int, list] = defaultdict(list)
-    for ev in events:
-        if ev.from_stage == ev.to_stage:
-            continue
-        if ev.job_id is not None:
-            changes[("job", ev.job_id)].append(ev)
-        else:
-            changes[("order", ev.order_id)].append(ev)
-            if not all(s in lc and lc.get(s).scope == "job" for s in (ev.from_stage, ev.to_stage)):
-                order_moves[ev.order_id].append(ev)
     now = utcnow()
-    tz = period.tz
-    left: dict[tuple[dt.date, str], set] = defaultdict(set)
-    for subject, evs in changes.items():
-        kind = subject[0]
-        for ev in evs:
-            stage = ev.to_stage
-            if ev.undone or stage not in work_keys or (lc.get(stage).scope == "job") != (kind == "job"):
-                continue
-            day = ev.at.astimezone(tz).date()
-            midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0),
-                                           tzinfo=tz).astimezone(dt.timezone.utc)
-            if midnight > now:
-                continue
-            later = [e for e in evs if (e.at, e.id) > (ev.at, ev.id) and e.at < midnight]
-            if kind == "job":
-                later += [e for e in order_moves.get(ev.order_id, ()) if (e.at, e.id) > (ev.at, ev.id)
-                          and e.at < midnight]
-            if not later:
-                left[(day, stage)].add(subject)
+    day_list, ends = period.days(), day_ends(period)
+    left: dict[tuple[dt.date, str], int] = defaultdict(int)
+    s = StageStay
+    began, ended = bucket(s.entered_at, ends), bucket(s.left_at, ends)  # local day indexes
+    for order_level, stage, first, last, n in db.session.execute(
+            select(s.job_id.is_(None), s.stage, began, ended, func.count())
+            .outerjoin(Scan, Scan.id == s.scan_id)
+            .where(s.stage.in_(work_keys), s.entered_at >= period.start_utc, s.entered_at < period.end_utc,
+                   Scan.undone_at.is_(None))
+            .group_by(s.job_id.is_(None), s.stage, began, ended)):
+        if (lc.get(stage).scope == "order") != bool(order_level):
+            continue
+        # Still there at the midnight after the day it began (ends[first]), if that midnight has passed.
+        if ends[first] <= now and (last is None or last > first):
+            left[(day_list[first], stage)] += n
     rows = []
-    for (day, stage), subjects in sorted(left.items(), key=lambda kv: (kv[0][0], lc.index(kv[0][1]))):
-        rows.append((day, lc.label(stage), len(subjects), "jobs" if lc.get(stage).scope == "job" else "orders"))
+    for (day, stage), n in sorted(left.items(), key=lambda kv: (kv[0][0], lc.index(kv[0][1]))):
+        rows.append((day, lc.label(stage), n, "jobs" if lc.get(stage).scope == "job" else "orders"))
     return rows
 
 

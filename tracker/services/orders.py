@@ -13,6 +13,7 @@ from ..domain.intake import OrderDraft
 from ..extensions import db
 from ..models import Counter, Event, Job, Order, utcnow
 from ..settings import current_settings
+from . import stays
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None,
     ev = Event(order_id=order.id, job_id=job.id if job else None, at=at, kind=kind, from_stage=from_stage,
                to_stage=to_stage, source=source, actor=actor.name, station=station, note=note, scan_id=scan_id)
     db.session.add(ev)
+    stays.record(order, job, ev)  # the stage stays the reports read, in the same transaction
     return ev
 
 

@@ -29,13 +29,16 @@ def upgrade():
         sa.Column('left_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('ended_by', sa.String(length=40), nullable=True),
         sa.Column('scan_id', sa.Integer(), nullable=True),
+        sa.Column('method', sa.String(length=20), nullable=True),
         sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ),
         sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
         sa.PrimaryKeyConstraint('id'),
     )
-    op.create_index('ix_stage_stays_left_stage', 'stage_stays', ['left_at', 'stage'], unique=False)
-    op.create_index('ix_stage_stays_stage_entered', 'stage_stays', ['stage', 'entered_at'], unique=False)
-    op.create_index('ix_stage_stays_order_job', 'stage_stays', ['order_id', 'job_id'], unique=False)
+    op.create_index('ix_stage_stays_left', 'stage_stays',
+                    ['left_at', 'stage', 'job_id', 'ended_by', 'entered_at', 'method'], unique=False)
+    op.create_index('ix_stage_stays_entered', 'stage_stays',
+                    ['stage', 'entered_at', 'job_id', 'left_at', 'scan_id'], unique=False)
+    op.create_index('ix_stage_stays_order_job', 'stage_stays', ['order_id', 'job_id', 'stage'], unique=False)
     op.create_index('ix_stage_stays_job_stage', 'stage_stays', ['job_id', 'stage'], unique=False)
 
     from tracker.services.stays import rebuild_all
@@ -46,6 +49,6 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_stage_stays_job_stage', table_name='stage_stays')
     op.drop_index('ix_stage_stays_order_job', table_name='stage_stays')
-    op.drop_index('ix_stage_stays_stage_entered', table_name='stage_stays')
-    op.drop_index('ix_stage_stays_left_stage', table_name='stage_stays')
+    op.drop_index('ix_stage_stays_entered', table_name='stage_stays')
+    op.drop_index('ix_stage_stays_left', table_name='stage_stays')
     op.drop_table('stage_stays')

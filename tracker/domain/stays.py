@@ -44,16 +44,17 @@ def is_move(ev: EventLike) -> bool:
     return ev.to_stage is not None and ev.from_stage != ev.to_stage
 
 
-# make(job_id, stage, entered_at, scan_id) -> a new stay (a dict row, an ORM object, ...)
-MakeStay = Callable[[int | None, str, dt.datetime, int | None], StayLike]
+# make(job_id, stage, entered_at, scan_id, method) -> a new stay (a row, an ORM object, ...)
+MakeStay = Callable[[int | None, str, dt.datetime, int | None, str | None], StayLike]
 
 
 class StayBook:
     """The open stays of one order: the order's own (key None) and each job's (key job id).
 
-    `jobs` maps each job id to its creation time: a job joins its order's moves from then on."""
+    `jobs` maps each job id to (its creation time, its method): a job joins its order's moves from its
+    creation on, and each of its stays carries the method it had then."""
 
-    def __init__(self, order_scope: set[str], jobs: dict[int, dt.datetime], make: MakeStay,
+    def __init__(self, order_scope: set[str], jobs: dict[int, tuple[dt.datetime, str | None]], make: MakeStay,
                  open_stays: Iterable[StayLike] = ()):
         self.order_scope = order_scope
         self.jobs = dict(jobs)
@@ -73,11 +74,11 @@ class StayBook:
             return [self._enter(ev.job_id, ev.to_stage, ev.at, ev.scan_id)]
         made = [self._enter(None, ev.to_stage, ev.at, ev.scan_id)]
         if ev.kind == "create":
-            for job_id, created in self.jobs.items():
+            for job_id, (created, _) in self.jobs.items():
                 if job_id not in self.open and created <= ev.at:
                     made.append(self._enter(job_id, ev.to_stage, ev.at, ev.scan_id))
         elif ev.to_stage == CANCELLED or ev.to_stage in self.order_scope or ev.from_stage in self.order_scope:
-            for job_id, created in self.jobs.items():
+            for job_id, (created, _) in self.jobs.items():
                 current = self.open.get(job_id)
                 if created <= ev.at and (current is None or current.stage not in (CANCELLED, ev.to_stage)):
                     made.append(self._enter(job_id, ev.to_stage, ev.at, ev.scan_id))
@@ -87,6 +88,6 @@ class StayBook:
         current = self.open.get(job_id)
         if current is not None:
             current.left_at, current.ended_by = at, stage
-        stay = self.make(job_id, stage, at, scan_id)
+        stay = self.make(job_id, stage, at, scan_id, None if job_id is None else self.jobs[job_id][1])
         self.open[job_id] = stay
         return stay

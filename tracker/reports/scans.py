@@ -1,7 +1,7 @@
 """Scan discipline: are moves scanned at the stations, or made by hand on the board? (issue 9)
 
 Read from the period only, counted by the database where it can be: events through ix_events_at, scans
-through ix_scans_received_at, stage stays (for work left open) through ix_stage_stays_stage_entered.
+through ix_scans_received_at, stage stays (for work left open) through ix_stage_stays_entered.
 
 - A *move* is an event of kind advance, skip or rework made by a person (source scan, board, web or api;
   never carrier, system or import), whose scan (if any) was not undone. A job's move counts once per job;

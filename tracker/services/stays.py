@@ -31,8 +31,8 @@ def _order_scope() -> set[str]:
 
 
 def _make_orm(order_id: int):
-    def make(job_id, stage, at, scan_id):
-        stay = StageStay(order_id=order_id, job_id=job_id, stage=stage, entered_at=at, scan_id=scan_id)
+    def make(job_id, stage, at, scan_id, method):
+        stay = StageStay(order_id=order_id, job_id=job_id, stage=stage, entered_at=at, scan_id=scan_id, method=method)
         db.session.add(stay)
         return stay
     return make
@@ -45,9 +45,9 @@ def record(order: Order, job: Job | None, ev: Event) -> None:
     session = db.session()
     books = session.info.setdefault(BOOKS, {})
     with session.no_autoflush:
-        jobs = {j.id: j.created_at for j in order.jobs if j.id is not None}
+        jobs = {j.id: (j.created_at, j.method) for j in order.jobs if j.id is not None}
         if job is not None and job.id is not None:
-            jobs[job.id] = job.created_at
+            jobs[job.id] = (job.created_at, job.method)
         book = books.get(order.id)
         if book is None:
             open_stays = session.scalars(select(StageStay).where(StageStay.order_id == order.id,
@@ -71,7 +71,8 @@ def rebuild_order(order_id: int) -> StayBook:
     for stay in list(session.identity_map.values()):
         if isinstance(stay, StageStay) and stay.order_id == order_id:
             session.expunge(stay)
-    jobs = dict(session.execute(select(Job.id, Job.created_at).where(Job.order_id == order_id)).tuples().all())
+    jobs = {job_id: (created, method) for job_id, created, method in
+            session.execute(select(Job.id, Job.created_at, Job.method).where(Job.order_id == order_id))}
     book = StayBook(_order_scope(), jobs, _make_orm(order_id))
     for ev in session.execute(select(Event.job_id, Event.at, Event.kind, Event.from_stage, Event.to_stage,
                                      Event.scan_id)
@@ -82,11 +83,11 @@ def rebuild_order(order_id: int) -> StayBook:
 
 
 class _Row:
-    __slots__ = ("order_id", "job_id", "stage", "entered_at", "left_at", "ended_by", "scan_id")
+    __slots__ = ("order_id", "job_id", "stage", "entered_at", "left_at", "ended_by", "scan_id", "method")
 
-    def __init__(self, order_id, job_id, stage, entered_at, scan_id):
+    def __init__(self, order_id, job_id, stage, entered_at, scan_id, method):
         self.order_id, self.job_id, self.stage, self.entered_at = order_id, job_id, stage, entered_at
-        self.scan_id, self.left_at, self.ended_by = scan_id, None, None
+        self.scan_id, self.method, self.left_at, self.ended_by = scan_id, method, None, None
 
     def row(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -106,19 +107,19 @@ def rebuild_all(conn) -> int:
         if not ids:
             return written
         last = ids[-1]
-        jobs: dict[int, dict[int, dt.datetime]] = {i: {} for i in ids}
-        for job_id, order_id, created in conn.execute(select(jobs_table.c.id, jobs_table.c.order_id,
-                                                             jobs_table.c.created_at)
-                                                      .where(jobs_table.c.order_id.in_(ids))):
-            jobs[order_id][job_id] = created
+        jobs: dict[int, dict[int, tuple]] = {i: {} for i in ids}
+        for job_id, order_id, created, method in conn.execute(
+                select(jobs_table.c.id, jobs_table.c.order_id, jobs_table.c.created_at, jobs_table.c.method)
+                .where(jobs_table.c.order_id.in_(ids))):
+            jobs[order_id][job_id] = (created, method)
         rows: list[_Row] = []
         evs = conn.execute(select(events.c.order_id, events.c.job_id, events.c.at, events.c.kind,
                                   events.c.from_stage, events.c.to_stage, events.c.scan_id)
                            .where(events.c.order_id.in_(ids), events.c.to_stage.is_not(None))
                            .order_by(events.c.order_id, events.c.at, events.c.id))
         for order_id, order_events in groupby(evs, key=lambda e: e.order_id):
-            def make(job_id, stage, at, scan_id, _order_id=order_id):
-                row = _Row(_order_id, job_id, stage, at, scan_id)
+            def make(job_id, stage, at, scan_id, method, _order_id=order_id):
+                row = _Row(_order_id, job_id, stage, at, scan_id, method)
                 rows.append(row)
                 return row
             book = StayBook(scope, jobs[order_id], make)

@@ -45,8 +45,9 @@ def region_of(location: str | None) -> str | None:
     return parts[1].split()[0].upper()
 
 
-def _destination(order: Order) -> str:
-    return (order.ship_region or "").strip().upper() or (order.ship_country or "").strip().upper() or UNKNOWN
+def _destination(parcel) -> str:
+    """The order's ship-to region, else its country."""
+    return (parcel.ship_region or "").strip().upper() or (parcel.ship_country or "").strip().upper() or UNKNOWN
 
 
 def _origins(shipment_ids: list[int]) -> dict[int, str]:
@@ -68,31 +69,36 @@ def _origins(shipment_ids: list[int]) -> dict[int, str]:
 def compute(period: Period) -> Result:
     start, end = period.start_utc, period.end_utc
     def parcels(*where):
-        return list(db.session.execute(select(Shipment, Order).join(Order, Order.id == Shipment.order_id)
-                                       .where(*where).order_by(Shipment.id)).tuples())
+        # The columns read, as plain rows (no ORM objects: a long range holds tens of thousands of parcels).
+        rows = db.session.connection().execute(
+            select(Shipment.id, Shipment.carrier, Shipment.service, Shipment.status, Shipment.exception,
+                   Shipment.created_at, Shipment.activated_at, Shipment.delivered_at,
+                   Order.ship_region, Order.ship_country)
+            .join(Order, Order.id == Shipment.order_id).where(*where).order_by(Shipment.id))
+        return rows.all()
 
     # Two indexed range reads: parcels delivered in the period (transit), labels made in it (problems).
     delivered = parcels(Shipment.delivered_at >= start, Shipment.delivered_at < end, Shipment.activated_at.is_not(None))
     labelled = parcels(Shipment.created_at >= start, Shipment.created_at < end)
     alerts: dict[int, set[str]] = defaultdict(set)
-    ids = [s.id for s, _ in labelled]
+    ids = [s.id for s in labelled]
     if ids:
         for shipment_id, kind in db.session.execute(
                 select(Alert.shipment_id, Alert.kind).where(Alert.shipment_id.in_(ids),
                                                             Alert.kind.in_(("carrier_exception", "carrier_return")))):
             alerts[shipment_id].add(kind)
-    origins = _origins(sorted({s.id for s, _ in delivered} | set(ids)))
+    origins = _origins(sorted({s.id for s in delivered} | set(ids)))
 
-    def had_exception(s: Shipment) -> bool:
+    def had_exception(s) -> bool:
         return s.exception is not None or "carrier_exception" in alerts[s.id]
 
-    def returned(s: Shipment) -> bool:
+    def returned(s) -> bool:
         return s.status == "returned" or "carrier_return" in alerts[s.id]
 
     # Transit by carrier, and by carrier and service.
     by_carrier: dict[str, list[float]] = defaultdict(list)
     by_service: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for s, _ in delivered:
+    for s in delivered:
         d = days(s.delivered_at - s.activated_at)
         by_carrier[s.carrier].append(d)
         by_service[(s.carrier, s.service or "(not given)")].append(d)
@@ -102,7 +108,7 @@ def compute(period: Period) -> Result:
     # Exceptions, returns and late pickups, on the labels of the period.
     now = utcnow()
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # labels, exc, returned, late, never
-    for s, _ in labelled:
+    for s in labelled:
         c = counts[s.carrier]
         c[0] += 1
         c[1] += had_exception(s)
@@ -118,10 +124,10 @@ def compute(period: Period) -> Result:
     # Routes: transit of the parcels delivered in the period, exceptions of the labels of the period.
     route_transit: dict[tuple[str, str], list[float]] = defaultdict(list)
     route_labels: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for s, o in delivered:
-        route_transit[(origins.get(s.id, UNKNOWN), _destination(o))].append(days(s.delivered_at - s.activated_at))
-    for s, o in labelled:
-        r = route_labels[(origins.get(s.id, UNKNOWN), _destination(o))]
+    for s in delivered:
+        route_transit[(origins.get(s.id, UNKNOWN), _destination(s))].append(days(s.delivered_at - s.activated_at))
+    for s in labelled:
+        r = route_labels[(origins.get(s.id, UNKNOWN), _destination(s))]
         r[0] += 1
         r[1] += had_exception(s) or returned(s)
     route_rows = []
@@ -151,12 +157,12 @@ def compute(period: Period) -> Result:
     ]
     chart = Chart("bar", "Median transit time by carrier", [r[0] for r in carrier_rows],
                   [Series("Median days", [r[2] for r in carrier_rows])], unit="days")
-    n_all, med_all, _ = summary([days(s.delivered_at - s.activated_at) for s, _ in delivered])
+    n_all, med_all, _ = summary([days(s.delivered_at - s.activated_at) for s in delivered])
     summary_rows = (("Parcels delivered", str(n_all)),
                     ("Median transit", f"{med_all} days" if med_all is not None else "–"),
                     ("Labels created", str(len(labelled))),
                     ("With an exception or return",
-                     str(sum(1 for s, _ in labelled if had_exception(s) or returned(s)))))
+                     str(sum(1 for s in labelled if had_exception(s) or returned(s)))))
     return Result(tables=tables, charts=[chart], summary=summary_rows)
 
 

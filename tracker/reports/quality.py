@@ -55,7 +55,7 @@ def compute(period: Period) -> Result:
     fails = {d: defaultdict(int) for d in dims}
     all_checked, all_failed, all_fails = set(), set(), 0
     reasons: dict[tuple[str, str], int] = defaultdict(int)
-    for job_id, kind, from_stage, to_stage, station, actor, note, method in db.session.execute(q):
+    for job_id, kind, from_stage, to_stage, station, actor, note, method in db.session.connection().execute(q):
         is_fail = kind == QC_FAIL
         entered_qc = to_stage == QC_STAGE and from_stage != QC_STAGE and kind != "undo"
         if not (is_fail or entered_qc):

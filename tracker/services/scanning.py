@@ -417,6 +417,10 @@ def pending_label_order(station_key: str) -> Order | None:
 def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
     """Reverses what one scan moved, within the undo window, if nothing has moved those jobs since.
     With `station`, only a scan made at that station (the page undoes its own scans)."""
+    if not isinstance(uid, str) or not rules.valid_uid(uid):
+        # Every stored scan ID has this shape; anything else (a NUL, a lone surrogate from a JSON \ud800)
+        # is no scan, and would make the database driver raise before the lookup could say so.
+        raise ScanInputError("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
     # Locked and re-read: two undos of one scan at once take turns, and the second finds it undone.
     scan = db.session.scalar(select(Scan).where(Scan.uid == uid).with_for_update()
                              .execution_options(populate_existing=True))

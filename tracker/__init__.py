@@ -21,15 +21,15 @@ MAX_BODY_BYTES = 1024 * 1024
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
-    # WAL lets the board read while a scan writes; busy_timeout waits out a short lock instead of
-    # failing; SQLite leaves foreign keys off unless asked.
+    # WAL lets the board read while a scan writes; SQLite leaves foreign keys off unless asked. The busy
+    # timeout (how long a writer waits out another's lock before "database is locked", then a 503) is the
+    # sqlite3 `timeout` connect argument: 5 s from create_app's engine options (and sqlite3's default).
     if isinstance(dbapi_connection, sqlite3.Connection):
         # Take transaction control from the sqlite3 module (it would commit a savepoint that opened a
         # transaction as soon as the savepoint closed); _sqlite_begin below emits BEGIN instead.
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=5000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
@@ -67,12 +67,19 @@ def _release_write_lock(info) -> None:
 
 @event.listens_for(Engine, "commit")
 def _sqlite_commit(conn):
-    _release_write_lock(conn.info)
+    _release_write_lock_of(conn)
 
 
 @event.listens_for(Engine, "rollback")
 def _sqlite_rollback(conn):
-    _release_write_lock(conn.info)
+    _release_write_lock_of(conn)
+
+
+def _release_write_lock_of(conn) -> None:
+    # A connection the database dropped (PostgreSQL restarting) refuses even a look at .info until it is
+    # rolled back, which would fail the rollback itself; its lock, if any, goes at check-in below.
+    if conn.dialect.name == "sqlite" and not conn.invalidated:
+        _release_write_lock(conn.info)
 
 
 @event.listens_for(Pool, "checkin")

@@ -161,6 +161,8 @@
       if (resp.status === 401 || resp.status === 403 || resp.redirected) {
         throw {auth: true};
       }
+      // 503: the database is busy; nothing was saved. The scan stays queued and is sent again.
+      if (resp.status >= 500) { throw {busy: true}; }
       return resp.json().then(function (body) { return {status: resp.status, body: body}; });
     }).then(function (r) {
       setOnline(true);

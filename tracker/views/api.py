@@ -7,6 +7,7 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..auth import api_role_required, load_api_token
+from ..dbretry import unit_of_work
 from ..domain.intake import InvalidInput, validate_order
 from ..domain.lifecycle import MoveRefused
 from ..extensions import db
@@ -166,17 +167,18 @@ def create_scan():
         for key in ("operator", "scan_id", "action", "reason", "scanned_at"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ApiError(400, f"'{key}' must be text", key)
-        scan, replayed = record_scan(data["station"], data["code"], actor=g.actor, uid=data.get("scan_id"),
-                                     operator=data.get("operator") or None, action=data.get("action") or "move",
-                                     reason=data.get("reason"), source="api",
-                                     scanned_at=parse_scanned_at(data.get("scanned_at")))
+        # Stored, applied and committed as one unit, tried again on a fresh connection if the database
+        # dropped it (safe: a scan ID seen before is answered, not applied again).
+        scan, replayed = unit_of_work(lambda: record_scan(
+            data["station"], data["code"], actor=g.actor, uid=data.get("scan_id"),
+            operator=data.get("operator") or None, action=data.get("action") or "move",
+            reason=data.get("reason"), source="api", scanned_at=parse_scanned_at(data.get("scanned_at"))))
     except (ApiError, ScanInputError) as exc:
         db.session.rollback()
         body = {"ok": False, "error": exc.message}
         if exc.field:
             body["field"] = exc.field
         return jsonify(body), exc.status
-    db.session.commit()
     answer, status = scan_answer(scan, replayed)
     return jsonify(answer), status
 

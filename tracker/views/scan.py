@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Blueprint, abort, jsonify, render_template, request
 
 from ..auth import page_actor, role_required
+from ..dbretry import unit_of_work
 from ..domain.lifecycle import MoveRefused
 from ..extensions import db
 from ..services.scanning import (ScanInputError, pending_label_order, recent_scans, record_scan, scan_json,
@@ -85,14 +86,16 @@ def submit(station):
     if uid is not None and not isinstance(uid, str):
         return _json_error("scan_id must be text", 400, "scan_id")
     try:
-        scan, replayed = record_scan(station, code if isinstance(code, str) else "", actor=page_actor(),
-                                     uid=uid, operator=operator or None, action=data.get("action") or "move",
-                                     reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
-                                     source="scan", scanned_at=parse_scanned_at(data.get("scanned_at")))
+        # One unit, tried again on a fresh connection if the database dropped it (the scan ID makes a
+        # second run answer the first); a database that stays busy is a 503 and the page keeps the scan.
+        scan, replayed = unit_of_work(lambda: record_scan(
+            station, code if isinstance(code, str) else "", actor=page_actor(), uid=uid, operator=operator or None,
+            action=data.get("action") or "move",
+            reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
+            source="scan", scanned_at=parse_scanned_at(data.get("scanned_at"))))
     except ScanInputError as exc:
         db.session.rollback()
         return _json_error(exc.message, exc.status, exc.field)
-    db.session.commit()
     answer, status = scan_answer(scan, replayed)
     return jsonify(answer), status
 

@@ -116,6 +116,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     if "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
         sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 5}} if sqlite else {"pool_pre_ping": True}
+        # A statement's values (password hashes, tokens) never reach an error message or a log.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] = True
     app.extensions["tracker_settings"] = settings
     app.json.sort_keys = False  # keep the contract's field order in answers
 
@@ -127,7 +129,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from . import auth, errors, templating
+    from . import auth, errors, security, templating
+    security.init_app(app)  # headers, cookies over TLS, trusted proxies, log masking
     auth.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
@@ -139,7 +142,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
 
-    from . import cli_imports, cli_marketplaces  # noqa: F401 (add their commands to the group)
+    from . import cli_imports, cli_marketplaces, cli_security  # noqa: F401 (add their commands to the group)
     from .cli import tracker_cli
     app.cli.add_command(tracker_cli)
     return app

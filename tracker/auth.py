@@ -35,7 +35,7 @@ def _unauthorized():
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path.endswith(".json")
+    return request.path.startswith(("/api/", "/webhooks/")) or request.path.endswith(".json")
 
 
 def role_required(role: str):

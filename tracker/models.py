@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Optional
 
 from flask_login import UserMixin
 from sqlalchemy import (DDL, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         TypeDecorator, UniqueConstraint, event, false)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .extensions import db
 
@@ -68,6 +69,28 @@ class User(UserMixin, db.Model):
         return self.active
 
 
+class LoginThrottle(db.Model):
+    """Failed logins in a row for one username (security): kept for any name typed, known or not, so the
+    lockout looks the same either way and says nothing about which accounts exist. A success deletes it."""
+
+    __tablename__ = "login_throttles"
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)  # as typed, lower-cased
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+def public_token_digest(token: str) -> str:
+    """SHA-256 of a tracking-link token: the public page looks an order up by this (security)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _public_token_digest_default(context) -> str | None:
+    # Core and bulk inserts (the bench's seeders) give only public_token: derive its digest per row.
+    token = context.get_current_parameters().get("public_token")
+    return public_token_digest(token) if token else None
+
+
 class ApiToken(db.Model):
     """An API token; only its SHA-256 is kept (the token itself is shown once, at creation)."""
 
@@ -106,6 +129,12 @@ class Order(db.Model):
     stage: Mapped[str] = mapped_column(String(40))
     stage_entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     public_token: Mapped[str] = mapped_column(String(64), unique=True)
+    # What the public page looks the order up by (services/public_links.py): the database compares
+    # digests, never the token itself, so response times say nothing about how close a guess was. Kept in
+    # step with public_token by the validator below (and the insert default). Nullable only so that
+    # migration 0013 could add it to a full table; every row has one.
+    public_token_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True, index=True,
+                                                             default=_public_token_digest_default)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     cancelled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
@@ -115,6 +144,11 @@ class Order(db.Model):
     shipments: Mapped[list["Shipment"]] = relationship(back_populates="order", order_by="Shipment.id")
     events: Mapped[list["Event"]] = relationship(back_populates="order", order_by="Event.id",
                                                  viewonly=True)
+
+    @validates("public_token")
+    def _keep_token_digest(self, _key, token):
+        self.public_token_hash = public_token_digest(token)
+        return token
 
 
 class Job(db.Model):

@@ -81,6 +81,8 @@ class Settings:
     raw: dict = field(default_factory=dict, repr=False)
     # The shop's opening hours ([calendar]); None when the shop has not set one.
     calendar: Any = None
+    # [security]: trusted proxies, cookies over TLS, login lockout and rate limits (tracker/security.py).
+    security: dict[str, Any] = field(default_factory=lambda: _security({}))
 
     @property
     def sla_calendar(self) -> BusinessCalendar:
@@ -544,6 +546,37 @@ def _housekeeping(raw: dict) -> dict:
     }
 
 
+RATE_RE = re.compile(r"^\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*"
+                     r"(;\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*)*\Z")
+
+
+def _rate(t: dict, key: str, default: str) -> str:
+    value = _str(t, key, "security", default)
+    if not RATE_RE.match(value):
+        _fail(f"security.{key}", f"{value!r} is not a rate such as \"60/minute\" or \"20/minute;200/hour\"")
+    return value
+
+
+def _security(raw: dict) -> dict:
+    """[security]: how many reverse proxies stand in front (their X-Forwarded-* headers are trusted), whether
+    cookies are marked Secure, the login lockout, and the rate limits per client address."""
+    t = _table(raw.get("security"), "security")
+    _only(t, {"trusted_proxies", "secure_cookies", "lockout_after", "lockout_minutes", "login_rate",
+              "public_rate", "webhook_rate"}, "security")
+    secure = t.get("secure_cookies", "auto")
+    if secure not in ("auto", True, False):
+        _fail("security.secure_cookies", "must be \"auto\" (Secure when the request came over HTTPS), true or false")
+    return {
+        "trusted_proxies": _num(t, "trusted_proxies", "security", 0, minimum=0, maximum=5, integer=True),
+        "secure_cookies": secure,
+        "lockout_after": _num(t, "lockout_after", "security", 10, minimum=3, maximum=100, integer=True),
+        "lockout_minutes": _num(t, "lockout_minutes", "security", 15, minimum=1, maximum=24 * 60, integer=True),
+        "login_rate": _rate(t, "login_rate", "20/minute;200/hour"),
+        "public_rate": _rate(t, "public_rate", "60/minute"),
+        "webhook_rate": _rate(t, "webhook_rate", "1200/minute"),
+    }
+
+
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -613,7 +646,8 @@ def _holiday(value, where: str) -> dt.date:
 
 
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
-             "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping", "method_rules"}
+             "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping", "method_rules",
+             "security"}
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -718,6 +752,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         alerts=_alerts(raw),
         housekeeping=_housekeeping(raw),
         calendar=_calendar(raw, shop),
+        security=_security(raw),
         database_url=normalise_database_url(database_url),
         secret_key=_secret_key(instance_path),
         config_path=Path(config_path) if config_path else None,

@@ -201,6 +201,19 @@ def cancel(code):
     return _back(order.code)
 
 
+@bp.post("/orders/<code>/public-link")
+@role_required("manager")
+def regenerate_public_link(code):
+    """A new tracking link for the order; the old one stops working (docs/SECURITY.md)."""
+    from ..services.public_links import regenerate_public_link as regenerate
+
+    order = order_or_404(code)
+    regenerate(order, actor=page_actor(), source="web")
+    db.session.commit()
+    flash(f"{order.code} has a new tracking link; the old link no longer works.", "success")
+    return redirect(url_for("orders.show", code=order.code, _anchor="public-link"))
+
+
 @bp.post("/orders/<code>/shipments")
 @role_required("operator")
 def add_shipment(code):

@@ -5,23 +5,22 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, jsonify, make_response, render_template
-from sqlalchemy import select
 
-from ..domain.codes import looks_like_token
-from ..extensions import db, limiter
+from ..extensions import limiter
 from ..models import Order
 from ..queries import public_view
+from ..security import setting
+from ..services.public_links import order_for_public_token
 from ..settings import current_settings
 
 bp = Blueprint("public", __name__)
-PUBLIC_RATE = "60/minute"
-limiter.shared_limit(PUBLIC_RATE, scope="public-tracking")(bp)  # page and JSON share one budget per IP
+# Page and JSON share one budget per client address ([security] public_rate, 60/minute by default).
+limiter.shared_limit(lambda: setting("public_rate"), scope="public-tracking")(bp)
 
 
 def _order_for(token: str) -> Order:
-    if not looks_like_token(token):
-        abort(404, description="This tracking link is not valid.")
-    order = db.session.scalar(select(Order).where(Order.public_token == token))
+    # Malformed, unknown and replaced (regenerated) tokens all get the same 404.
+    order = order_for_public_token(token)
     if order is None:
         abort(404, description="This tracking link is not valid.")
     return order

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..extensions import csrf, db
+from ..extensions import csrf, db, limiter
+from ..security import setting
 from ..services.tracking import WebhookRefused, process_after_commit, receive_webhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
 @bp.post("/<provider>")
+# Per sending address, all providers together ([security] webhook_rate). A 429 stores nothing; the provider
+# sends the delivery again later, as it does after any non-2xx answer, so nothing is lost.
+@limiter.limit(lambda: setting("webhook_rate"), scope="webhooks")
 @csrf.exempt
 def receive(provider):
     body = request.get_data(cache=False)

@@ -1,0 +1,166 @@
+"""What every response carries for safety, and what the app trusts about the connection.
+
+- Headers on every response: a Content-Security-Policy that allows scripts and styles only from the
+  app's own files (no inline script, no eval; an inline <style> only with this request's nonce), no
+  framing, no MIME sniffing, a referrer policy.
+- Behind a reverse proxy ([security] trusted_proxies = N), werkzeug's ProxyFix reads the client address,
+  scheme and host from N proxies' X-Forwarded-* headers, so rate limits count real clients and
+  request.is_secure is true behind TLS. With 0 (the default) those headers are ignored: anyone could send them.
+- Cookies (session, remember-me) are HttpOnly and SameSite=Lax always, and Secure whenever the request
+  came over HTTPS ([security] secure_cookies = "auto"), or always (true).
+- Logs never carry a tracking-link token, an API token or an Authorization header: a filter masks them
+  in the web servers' and the app's log records.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .settings import current_settings
+
+# The public page may show the shop's logo from its own web site; everything else is served by us.
+CSP = ("default-src 'self'; script-src 'self'; style-src {style}; img-src {img}; font-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+HSTS = "max-age=15552000"  # 180 days; only sent over HTTPS
+
+
+def setting(key: str):
+    """One [security] setting of the running app."""
+    return current_settings().security[key]
+
+
+def csp_nonce() -> str:
+    """This response's nonce for an inline <style> (templates: <style nonce="{{ csp_nonce() }}">)."""
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
+def content_security_policy(*, nonce: str | None = None, image_origins: tuple[str, ...] = ()) -> str:
+    style = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+    img = " ".join(("'self'", "data:", *image_origins))
+    return CSP.format(style=style, img=img)
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+# -- masking secrets in log records ---------------------------------------------------------------
+
+_MASKS = (
+    (re.compile(r"(/t/)[A-Za-z0-9_-]{8,}"), r"\1[token]"),  # tracking links: /t/<token>, /t/<token>.json
+    (re.compile(r"itk_[A-Za-z0-9_-]+"), "itk_[token]"),  # API tokens
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer\s+|basic\s+)?[^\s,;\"'}]+"), r"\1\2[hidden]"),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [hidden]"),
+    (re.compile(r"(?i)((?:password|passwd|secret|api_key|apikey|access_token|csrf_token)[\"']?\s*[:=]\s*[\"']?)"
+                r"[^\s&,;\"'}]+"), r"\1[hidden]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record's message with tokens and secrets masked (werkzeug's request lines carry the
+    URL, so /t/<token> would otherwise be in the log of `flask run`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the logging module's own error report
+            return True
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+LOGGERS = ("werkzeug", "waitress", "tracker", "flask_limiter", "apscheduler", "sqlalchemy")
+_FILTER = RedactSecrets()
+
+
+def install_log_filter() -> None:
+    """On the loggers whose records can carry a URL or a header, and on every handler of the root logger
+    (records of child loggers, such as tracker.integrations.http, pass through those)."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+
+
+# -- cookies over TLS -------------------------------------------------------------------------------
+
+_SECURE_ATTR = re.compile(r";\s*secure\s*(;|$)", re.IGNORECASE)
+
+
+class SecureCookiesOverTLS:
+    """WSGI middleware: on a request that came over HTTPS (after ProxyFix, when trusted), every cookie the
+    app sets is marked Secure, so a browser never sends it back over plain HTTP. Over plain HTTP (a tablet
+    on the shop's LAN) cookies stay as they are, or nobody could log in there."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        if environ.get("wsgi.url_scheme") != "https":
+            return self.wsgi_app(environ, start_response)
+
+        def secure_start_response(status, headers, exc_info=None):
+            headers = [(k, f"{v}; Secure") if k.lower() == "set-cookie" and not _SECURE_ATTR.search(v) else (k, v)
+                       for k, v in headers]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, secure_start_response)
+
+
+# -- wiring -------------------------------------------------------------------------------------------
+
+def init_app(app: Flask) -> None:
+    sec = app.extensions["tracker_settings"].security
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax")
+    if sec["secure_cookies"] is True:
+        app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    elif sec["secure_cookies"] == "auto":
+        app.wsgi_app = SecureCookiesOverTLS(app.wsgi_app)
+    proxies = sec["trusted_proxies"]
+    if proxies:
+        # Outermost, so the cookie middleware and the app both see the client's scheme and address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+
+    logo = _origin(app.extensions["tracker_settings"].shop.logo_url)
+    image_origins = (logo,) if logo else ()
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+
+    @app.after_request
+    def security_headers(resp):
+        h = resp.headers
+        h.setdefault("Content-Security-Policy",
+                     content_security_policy(nonce=g.get("csp_nonce"), image_origins=image_origins))
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.is_secure:
+            h.setdefault("Strict-Transport-Security", HSTS)
+        return resp
+
+    install_log_filter()

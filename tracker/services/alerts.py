@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Alert, utcnow
+from . import fits_id
 
 
 def raise_alert(kind: str, key: str, *, message: str, since: dt.datetime, order_id: int | None = None,
@@ -101,7 +102,7 @@ def snooze_until(choice: str, now: dt.datetime) -> dt.datetime:
 
 
 def _open_alert(alert_id: int) -> Alert:
-    alert = db.session.get(Alert, alert_id)
+    alert = db.session.get(Alert, alert_id) if fits_id(alert_id) else None
     if alert is None:
         raise AlertRefused("There is no such alert.")
     if alert.closed_at is not None:

@@ -28,6 +28,7 @@ from ..extensions import db
 from ..integrations.marketplaces import amazon as report
 from ..models import ImportRun, Order, Shipment, utcnow
 from ..settings import current_settings
+from . import fits_id
 from .orders import Actor, create_order, find_by_external_ref
 
 SOURCE = "import"
@@ -115,7 +116,7 @@ def recent_imports(limit: int = 20) -> list[dict]:
 
 
 def get_run(run_id: int) -> ImportRun | None:
-    run = db.session.get(ImportRun, run_id)
+    run = db.session.get(ImportRun, run_id) if fits_id(run_id) else None
     return run if run is not None and run.kind == "amazon" else None
 
 

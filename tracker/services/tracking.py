@@ -78,7 +78,7 @@ def _delivery_key(provider: str, body: bytes) -> str:
     hash of the body: a redelivery of the same event is the same key either way."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to read
         data = None
     if isinstance(data, dict):
         ident = data.get("event_id") if provider == "aftership" else data.get("id") if provider == "easypost" else None

@@ -58,7 +58,7 @@ def json_body(allowed: set[str] | None = None, *, empty_ok: bool = False) -> dic
         raise ApiError(413, "the body is too large (1 MB at most)") from None
     try:
         data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
         raise ApiError(400, f"the body is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
@@ -278,7 +278,7 @@ def snooze_alert(alert_id: int):
 
     data = json_body({"for"})
     choice = data.get("for")
-    if choice not in SNOOZE_CHOICES:
+    if not isinstance(choice, str) or choice not in SNOOZE_CHOICES:
         raise ApiError(400, f"'for' must be one of {', '.join(SNOOZE_CHOICES)}", "for")
     try:
         alert = snooze(alert_id, choice, by=g.actor.name)

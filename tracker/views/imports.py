@@ -14,6 +14,7 @@ from ..domain import csv_import as rules
 from ..extensions import csrf, db
 from ..models import ImportRun
 from ..services import csv_import as service
+from ..services import fits_id
 
 bp = Blueprint("imports", __name__)
 PREVIEW_ROWS = 10
@@ -22,7 +23,7 @@ UPLOAD_REQUEST_LIMIT = service.MAX_FILE_BYTES + 256 * 1024
 
 
 def _run_or_404(run_id: int) -> ImportRun:
-    run = db.session.get(ImportRun, run_id)
+    run = db.session.get(ImportRun, run_id) if fits_id(run_id) else None
     if run is None or run.kind != "csv":
         abort(404, description=f"There is no CSV import #{run_id}.")
     return run

@@ -65,6 +65,15 @@ def page(station):
                            badge_prefix=cfg["badge_prefix"])
 
 
+def _json_object():
+    """The request's JSON body, or None when it is not JSON (Werkzeug's silent parse does not catch the
+    RecursionError of a body nested thousands of levels deep)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
 def _json_error(message: str, status: int, field: str | None = None):
     body = {"ok": False, "error": message}
     if field:
@@ -75,7 +84,7 @@ def _json_error(message: str, status: int, field: str | None = None):
 @bp.post("/scan/<station>")
 @role_required("operator")
 def submit(station):
-    data = request.get_json(silent=True)
+    data = _json_object()
     if not isinstance(data, dict):
         return _json_error("send the scan as a JSON object", 400)
     code = data.get("code")
@@ -103,7 +112,7 @@ def submit(station):
 @bp.post("/scan/<station>/undo")
 @role_required("operator")
 def undo(station):
-    data = request.get_json(silent=True)
+    data = _json_object()
     uid = data.get("scan_id") if isinstance(data, dict) else None
     if not isinstance(uid, str) or not uid:
         return _json_error("say which scan to undo (scan_id)", 400, "scan_id")

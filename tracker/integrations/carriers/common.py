@@ -101,6 +101,8 @@ def load_json(body: bytes | str, provider: str) -> dict:
         raise ValueError(f"{provider}: the webhook body is not UTF-8 text") from None
     except ValueError as exc:
         raise ValueError(f"{provider}: the webhook body is not JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{provider}: the webhook body is JSON nested too deep to read") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{provider}: the webhook body is JSON but not an object")
     return doc

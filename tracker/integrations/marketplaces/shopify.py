@@ -75,7 +75,7 @@ def load(body: bytes | str) -> dict:
     """The delivery's JSON object; ValueError when it is not one."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ValueError(f"the body is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ValueError(f"the body is a JSON {type(data).__name__}, not an order object")

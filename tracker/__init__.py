@@ -45,7 +45,7 @@ def _sqlite_begin(conn):
     from flask import has_request_context, request
 
     reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
-    if reading:
+    if reading or conn.get_execution_options().get("tracker_read_only"):  # e.g. an export from the CLI
         conn.exec_driver_sql("BEGIN")
         return
     # Writers of this process queue on a plain lock first: SQLite's own busy handler waits in growing
@@ -137,12 +137,13 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from .views import api, batches, board, health, imports, marketplaces, orders, printing, public, reports, scan, webhooks
     from .views import auth as auth_views
+    from .views import export as export_views
     for bp in (auth_views.bp, board.bp, orders.bp, scan.bp, batches.bp, printing.bp, webhooks.bp, public.bp, api.bp,
-               health.bp, imports.bp, marketplaces.bp, reports.bp):
+               health.bp, imports.bp, marketplaces.bp, reports.bp, export_views.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
 
-    from . import cli_imports, cli_marketplaces, cli_security  # noqa: F401 (add their commands to the group)
+    from . import cli_backup, cli_imports, cli_marketplaces, cli_security  # noqa: F401 (their commands join the group)
     from .cli import tracker_cli
     app.cli.add_command(tracker_cli)
     return app

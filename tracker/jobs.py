@@ -186,3 +186,17 @@ def etsy_orders():
     from .services.etsy import poll_receipts
 
     return poll_receipts()
+
+
+def _backup_time() -> dt.time:
+    from .settings import current_settings
+
+    return current_settings().backup["at"]
+
+
+@register("backup", 86400, "nightly: backs the database up to [backup] directory and removes backups past keep_days",
+          daily_at=_backup_time)
+def backup():
+    from .services.backup import nightly_backup
+
+    return nightly_backup()

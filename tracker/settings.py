@@ -83,6 +83,8 @@ class Settings:
     calendar: Any = None
     # [security]: trusted proxies, cookies over TLS, login lockout and rate limits (tracker/security.py).
     security: dict[str, Any] = field(default_factory=lambda: _security({}))
+    # [backup]: the nightly backup's folder (None: instance/backups), time and retention.
+    backup: dict[str, Any] = field(default_factory=lambda: _backup({}))
 
     @property
     def sla_calendar(self) -> BusinessCalendar:
@@ -546,6 +548,17 @@ def _housekeeping(raw: dict) -> dict:
     }
 
 
+def _backup(raw: dict) -> dict:
+    """[backup]: where the nightly backup goes (None: instance/backups), when, and how long it is kept."""
+    t = _table(raw.get("backup"), "backup")
+    _only(t, {"directory", "at", "keep_days"}, "backup")
+    return {
+        "directory": _str(t, "directory", "backup"),
+        "at": _clock(t, "at", "backup", dt.time(2, 30)),
+        "keep_days": _num(t, "keep_days", "backup", 14, minimum=1, maximum=3650, integer=True),
+    }
+
+
 RATE_RE = re.compile(r"^\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*"
                      r"(;\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*)*\Z")
 
@@ -647,7 +660,7 @@ def _holiday(value, where: str) -> dt.date:
 
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
              "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping", "method_rules",
-             "security"}
+             "backup", "security"}
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -751,6 +764,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         tracking=_tracking(raw),
         alerts=_alerts(raw),
         housekeeping=_housekeeping(raw),
+        backup=_backup(raw),
         calendar=_calendar(raw, shop),
         security=_security(raw),
         database_url=normalise_database_url(database_url),

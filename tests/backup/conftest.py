@@ -59,7 +59,9 @@ def seed_shop() -> dict:
                                      description="Departed facility", location="Boise, ID",
                                      occurred_at=T0 + dt.timedelta(hours=3)))
         db.session.commit()
-    return {"a": a.code, "b": b.code, "c": c.code}
+    codes = {"a": a.code, "b": b.code, "c": c.code}
+    db.session.commit()  # reading the codes began a transaction (outside a request: with the write lock)
+    return codes
 
 
 def all_rows() -> dict[str, list[tuple]]:

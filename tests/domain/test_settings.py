@@ -191,7 +191,7 @@ BAD = [
     pytest.param('[shop]\nfirst_order_number = 10.5\n', "config: shop.first_order_number: must be a whole number",
                  id="first-number-float"),
     pytest.param('shop = "x"\n', "config: shop: must be a table", id="shop-not-table"),
-    pytest.param('[colours]\nprimary = "red"\n', "config: colours: unknown section (known: alerts, calendar, database,",
+    pytest.param('[colours]\nprimary = "red"\n', "config: colours: unknown section (known: alerts, backup, calendar, database,",
                  id="unknown-section"),
     pytest.param('debug = true\n', "config: debug: unknown section", id="unknown-top-level-key"),
     pytest.param('[printers.front]\ndriver = "laser"\n',

@@ -65,13 +65,16 @@ def main(argv=None) -> int:
 
     from waitress import create_server
 
+    from tracker.security import SERVER_BODY_LIMIT  # bigger bodies get 413 before they are buffered
+
     def _stop(*_):
         raise KeyboardInterrupt  # SIGTERM (systemd, docker) stops as cleanly as Ctrl-C
 
     signal.signal(signal.SIGTERM, _stop)
 
     try:
-        server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="inktrail")
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="inktrail",
+                               max_request_body_size=SERVER_BODY_LIMIT)
     except OSError as exc:
         sys.exit(f"Inktrail cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     scheduler = start_scheduler(app, standby=True)

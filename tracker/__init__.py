@@ -109,6 +109,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # a tablet's board stays open all day
+        RATELIMIT_HEADERS_ENABLED=True,  # a 429 says when to come back (Retry-After); webhook senders honour it
     )
     app.config.update(overrides)
     if "RATELIMIT_ENABLED" not in overrides:  # the public page's rate limit: off in tests unless asked for

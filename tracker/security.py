@@ -18,7 +18,7 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .settings import current_settings
@@ -27,6 +27,11 @@ from .settings import current_settings
 CSP = ("default-src 'self'; script-src 'self'; style-src {style}; img-src {img}; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 HSTS = "max-age=15552000"  # 180 days; only sent over HTTPS
+# The web server's own wall (app.py gives it to waitress): a bigger body is refused with 413 before it is
+# buffered. Inside it, Flask allows 1 MB (MAX_CONTENT_LENGTH), a CSV import 5 MB and a bit.
+SERVER_BODY_LIMIT = 8 * 1024 * 1024
+# Views that raise request.max_content_length themselves, for a bigger upload (a CSV file of 5 MB).
+OWN_BODY_LIMITS = {"imports.upload"}
 
 
 def setting(key: str):
@@ -149,6 +154,13 @@ def init_app(app: Flask) -> None:
     logo = _origin(app.extensions["tracker_settings"].shop.logo_url)
     image_origins = (logo,) if logo else ()
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+
+    @app.before_request
+    def refuse_large_bodies():
+        # Also for a view that never reads its body (werkzeug only checks the limit on reading).
+        limit = request.max_content_length
+        if limit and (request.content_length or 0) > limit and request.endpoint not in OWN_BODY_LIMITS:
+            abort(413)
 
     @app.after_request
     def security_headers(resp):

@@ -194,3 +194,21 @@ def test_an_old_pbkdf2_hash_still_verifies_and_is_upgraded_at_login(shop):
     assert attempt(client, "sam", PASSWORD).status_code == 302
     with shop.app_context():
         assert db.session.scalar(select(User.password_hash).where(User.username == "sam")).startswith("scrypt:")
+
+
+# -- API tokens -----------------------------------------------------------------------------------
+
+def test_a_leaked_api_token_is_revoked_by_name(app):
+    from tests.conftest import api_token
+
+    token = api_token(app, "operator", name="zapier")
+    keep = api_token(app, "operator", name="packing-station")
+    client = app.test_client()
+    assert client.get("/api/alerts", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    result = app.test_cli_runner().invoke(args=["tracker", "revoke-token", "zapier"])
+    assert result.exit_code == 0 and "Revoked 1 API token named zapier" in result.output
+    resp = client.get("/api/alerts", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401 and "revoked" in resp.get_json()["error"]
+    assert client.get("/api/alerts", headers={"Authorization": f"Bearer {keep}"}).status_code == 200
+    again = app.test_cli_runner().invoke(args=["tracker", "revoke-token", "zapier"])
+    assert again.exit_code == 1 and "no live API token is named 'zapier'" in again.output

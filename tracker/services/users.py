@@ -166,3 +166,11 @@ def record_token_use(row: ApiToken, now: dt.datetime | None = None) -> bool:
     row.last_used_at = now
     db.session.flush()
     return True
+
+
+def revoke_tokens(name: str, now: dt.datetime | None = None) -> int:
+    """Revokes every live API token with this name (a leaked one); returns how many. They answer 401 from now."""
+    done = db.session.execute(update(ApiToken).where(ApiToken.name == (name or "").strip(), ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=now or utcnow())).rowcount
+    db.session.flush()
+    return done

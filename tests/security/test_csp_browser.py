@@ -4,11 +4,13 @@ button), reports, the login page and the public tracking page (with the shop's b
 <style> carries the nonce). Every securitypolicyviolation event, console error and page error fails it."""
 from __future__ import annotations
 
+import threading
+
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select
 
-from tests.browser.conftest import CHROMIUM, PASSWORD, LiveServer, browser  # noqa: F401 (the fixture)
+from tests.browser.conftest import CHROMIUM, PASSWORD, LiveServer
 from tests.conftest import build_app, make_user
 from tests.factories import make_order
 from tracker.extensions import db
@@ -23,6 +25,32 @@ document.addEventListener('securitypolicyviolation', function (e) {
   window.__violations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' ' + (e.sample || '') + ' at ' + e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber);
 });
 """
+
+
+def in_own_browser(scenario):
+    """Runs scenario(browser) in a thread with its own Playwright: tests/browser keeps a session-wide
+    Playwright open in the main thread, and two sync Playwrights cannot share one thread."""
+    failure = []
+
+    def run():
+        try:
+            with sync_playwright() as pw:
+                chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+                try:
+                    scenario(chromium)
+                finally:
+                    chromium.close()
+        except BaseException as exc:  # handed to the test's own thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the browser scenario did not finish in 5 minutes"
+    if failure:
+        raise failure[0]
 
 
 @pytest.fixture
@@ -71,8 +99,11 @@ class Watched:
         assert not self.problems, f"{self.page.url}: {self.problems}"
 
 
-def test_every_screen_works_under_the_policy(browser, csp_server):  # noqa: F811
-    app, server = csp_server
+def test_every_screen_works_under_the_policy(csp_server):
+    in_own_browser(lambda browser: _every_screen(browser, *csp_server))
+
+
+def _every_screen(browser, app, server):
     w = Watched(browser)
     page = w.page
     w.visit(server.url + "/login")
@@ -130,9 +161,12 @@ def test_every_screen_works_under_the_policy(browser, csp_server):  # noqa: F811
     w.context.close()
 
 
-def test_an_injected_inline_script_is_blocked(browser, csp_server):  # noqa: F811
+def test_an_injected_inline_script_is_blocked(csp_server):
     """The other side: the policy really is enforced (an inline script in a page is refused)."""
-    app, server = csp_server
+    in_own_browser(lambda browser: _inline_script_blocked(browser, *csp_server))
+
+
+def _inline_script_blocked(browser, app, server):
     w = Watched(browser)
     w.visit(server.url + "/login")
     w.page.evaluate("""() => { const s = document.createElement('script'); s.textContent = 'window.__ran = 1';

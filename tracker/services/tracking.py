@@ -16,6 +16,7 @@ from ..domain import carrier_status as cs
 from ..domain import polling
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE
 from ..extensions import db
+from ..integrations.jsontext import storable
 from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
 from ..settings import current_settings
 from . import orders as order_service
@@ -82,7 +83,8 @@ def _delivery_key(provider: str, body: bytes) -> str:
         data = None
     if isinstance(data, dict):
         ident = data.get("event_id") if provider == "aftership" else data.get("id") if provider == "easypost" else None
-        if isinstance(ident, (str, int)) and str(ident):
+        # An id no column can hold (a NUL, a lone surrogate) is no id: the body's hash keys it instead.
+        if isinstance(ident, (str, int)) and str(ident) and storable(str(ident)) == str(ident):
             return f"{provider}:{ident}"[:120]
     return f"{provider}:sha256:{hashlib.sha256(body).hexdigest()}"
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from ..http import ProviderError, Response
+from ..jsontext import storable
 from ..oauth import TOKENS
 
 T = TypeVar("T")
@@ -105,7 +106,7 @@ def load_json(body: bytes | str, provider: str) -> dict:
         raise ValueError(f"{provider}: the webhook body is JSON nested too deep to read") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{provider}: the webhook body is JSON but not an object")
-    return doc
+    return storable(doc)
 
 
 def obj(value: Any) -> dict:

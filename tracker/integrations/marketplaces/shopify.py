@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ...domain.intake import EMAIL_RE, PHONE_RE, ItemDraft, OrderDraft
 from ...domain.marketplace import MethodRule, pick_method, split_tags
 from .. import http
+from ..jsontext import storable
 
 API_VERSION = "2025-01"
 TOPICS = ("orders/create", "orders/updated", "orders/cancelled")
@@ -79,7 +80,7 @@ def load(body: bytes | str) -> dict:
         raise ValueError(f"the body is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ValueError(f"the body is a JSON {type(data).__name__}, not an order object")
-    return data
+    return storable(data)
 
 
 def _ident(value, what: str) -> str:

@@ -116,3 +116,20 @@ def test_bad_backup_settings_name_the_key(tmp_path, section, message):
     with pytest.raises(ConfigError) as err:
         build_app(tmp_path, config={"backup": section})
     assert str(err.value) == message
+
+
+def test_the_commented_backup_example_in_config_toml_loads(tmp_path):
+    from pathlib import Path
+
+    from tracker.settings import load_settings
+
+    lines = (Path(__file__).resolve().parents[2] / "config.toml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("# [backup]")
+    example = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        example.append(line[2:])
+    (tmp_path / "config.toml").write_text("\n".join(example), encoding="utf-8")
+    settings = load_settings(tmp_path / "instance", tmp_path / "config.toml")
+    assert settings.backup == {"directory": "/mnt/backup-disk/inktrail", "at": dt.time(2, 30), "keep_days": 14}

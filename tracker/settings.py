@@ -737,6 +737,9 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
             raise ConfigError(f"config: {config_path} is not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"config: cannot read {config_path}: {exc}") from None
+        except UnicodeDecodeError as exc:  # saved as Windows-1252 or UTF-16 by an editor
+            line = exc.object[:exc.start].count(b"\n") + 1
+            raise ConfigError(f"config: {config_path} is not UTF-8 text (line {line}): save it as UTF-8") from None
     for key, value in (overrides or {}).items():
         raw[key] = value
     for key in raw:

@@ -89,7 +89,8 @@ def test_a_failed_backup_is_recorded_on_the_job(tmp_path):
         run_job("backup", scheduled=True)  # a scheduled run logs and records; it never raises
         job = db.session.get(SchedulerJob, "backup")
         assert job.runs == 1
-        assert job.last_error.startswith(f"BackupError: cannot create the backup folder {tmp_path / 'a-file' / 'backups'}")
+        folder = tmp_path / "a-file" / "backups"
+        assert job.last_error.startswith(f"BackupError: cannot create the backup folder {folder}")
         assert all_rows()["orders"] == before["orders"]
         db.session.remove()
         db.engine.dispose()

@@ -9,7 +9,7 @@ import csv
 import datetime as dt
 import io
 
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -163,3 +163,37 @@ def test_an_import_is_all_or_nothing_per_order_and_a_dry_run_writes_no_order(app
     assert set(after_orders) == set(before_orders) | set(new)
     for error in result.errors:
         assert error["line"] >= 2 and error["reason"]
+
+
+form_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+
+
+@fuzz(200)
+@given(data=st.data())
+def test_the_import_pages_answer_any_file_and_mapping_without_a_5xx(app, client, data):
+    """Through the pages: upload a fuzzed file, then post a fuzzed column mapping with any action."""
+    from tests.conftest import login
+
+    if not hasattr(client, "csrf_token"):
+        login(client, "manager")
+    content = data.draw(st.one_of(order_files(), csv_files()), "file")
+    name = data.draw(st.sampled_from(["orders.csv", "", "../../etc/passwd", "x" * 300 + ".csv", "ö\x00.csv"]), "name")
+    resp = client.post("/imports", data={"csrf_token": client.csrf_token, "file": (io.BytesIO(content), name)},
+                       content_type="multipart/form-data")
+    assert resp.status_code in (302, 303), resp.status_code
+    location = resp.headers["Location"]
+    event("file read" if "/imports/" in location else "file refused")
+    if "/imports/" not in location:
+        return  # refused with a red flash: empty, unreadable or no file name
+    headers = rules.read_table(content).headers
+    form = {f"map-{field}": data.draw(st.one_of(st.sampled_from(headers + ["", "nope"]), form_text), field)
+            for field in data.draw(st.lists(st.sampled_from(rules.FIELDS + ("bogus",)), max_size=6, unique=True), "f")}
+    if data.draw(st.booleans(), "our own mapping"):
+        form = {f"map-{field}": column for field, column in MAPPING.items()}
+    form["action"] = data.draw(st.sampled_from(["preview", "dry-run", "import", "", "explode"]), "action")
+    before = state(app)
+    resp = client.post(location, data={"csrf_token": client.csrf_token, **form})
+    assert resp.status_code < 500, resp.get_data(as_text=True)[:400]
+    event(f"mapping answered {resp.status_code}")
+    if resp.status_code == 400 or form["action"] in ("preview", "dry-run", "", "explode"):
+        assert state(app)[1] == before[1]  # no order or job written by a preview, dry run or refusal

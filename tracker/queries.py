@@ -23,15 +23,24 @@ def tracking_url(order: Order) -> str:
     return f"{current_settings().shop.public_url}/t/{order.public_token}"
 
 
+def _code(text: str | None) -> str | None:
+    """A code as stored (upper case, no stray spaces); None for text no code has: a NUL (a URL's %00),
+    which PostgreSQL refuses even in a comparison."""
+    code = (text or "").strip().upper()
+    return None if "\x00" in code else code
+
+
 def get_order(code: str) -> Order | None:
-    return db.session.scalar(
-        select(Order).where(Order.code == (code or "").strip().upper())
+    code = _code(code)
+    return None if code is None else db.session.scalar(
+        select(Order).where(Order.code == code)
         .options(selectinload(Order.jobs), selectinload(Order.shipments))
     )
 
 
 def get_job(code: str) -> Job | None:
-    return db.session.scalar(select(Job).where(Job.code == (code or "").strip().upper()))
+    code = _code(code)
+    return None if code is None else db.session.scalar(select(Job).where(Job.code == code))
 
 
 def order_events(order: Order) -> list[Event]:

@@ -58,3 +58,51 @@ def test_the_scan_page_answers_json_nested_too_deep_with_a_400(app, client, path
     resp = client.post(path, data=DEEP, headers={"Content-Type": "application/json", "X-CSRFToken": client.csrf_token})
     assert_clear_refusal(resp, allowed={400})
     assert resp.get_json()["ok"] is False
+
+
+# -- found on PostgreSQL, which refuses a NUL in text even inside a comparison ------------------------------
+
+@pytest.mark.parametrize("url", ["/orders/%00", "/jobs/A1001%00", "/orders/A1001%00/shipments"])
+def test_a_code_with_a_nul_in_a_page_url_is_a_404(app, client, url):
+    login(client, "manager")
+    resp = client.get(url) if "shipments" not in url else client.post(url, data={"csrf_token": client.csrf_token})
+    assert resp.status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/api/orders/%00", "/api/orders/A1001%00/advance"])
+def test_a_code_with_a_nul_in_an_api_url_is_a_404(app, client, url):
+    resp = client.get(url, headers=bearer(app)) if "advance" not in url else client.post(url, json={}, headers=bearer(app))
+    assert_clear_refusal(resp, allowed={404})
+
+
+@pytest.mark.parametrize("number", ["1Z999\x00AA101", "1Z999\ud800", "ÉÉÉ123", "1Z/../2", "x" * 65])
+def test_a_tracking_number_that_is_not_letters_and_digits_is_refused(app, client, number):
+    from tests.factories import make_order
+    from tracker.extensions import db
+
+    with app.app_context():
+        code = make_order().code
+        db.session.remove()
+    before = state(app)
+    resp = client.post(f"/api/orders/{code}/shipments", json={"carrier": "ups", "tracking_number": number},
+                       headers=bearer(app))
+    assert_clear_refusal(resp, allowed={409})
+    assert resp.get_json()["error"] == "a tracking number is 1 to 64 letters and digits"
+    assert state(app) == before
+
+
+def test_an_uploaded_file_name_with_a_nul_is_kept_without_it(app, client):
+    import io
+
+    from sqlalchemy import select
+
+    from tracker.extensions import db
+    from tracker.models import ImportRun
+
+    login(client, "manager")
+    resp = client.post("/imports", data={"csrf_token": client.csrf_token,
+                                         "file": (io.BytesIO(b"Order ID,Customer,Product,Qty\n1,Rosa,Tee,3\n"), "\u00f6\x00rders.csv")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 302 and "/imports/" in resp.headers["Location"]
+    with app.app_context():
+        assert db.session.scalars(select(ImportRun.filename)).all() == ["\u00f6rders.csv"]

@@ -124,7 +124,7 @@ def url_for(name, order_id, alert_id):
             "acknowledge": f"/api/alerts/{alert_id}/acknowledge"}[name]
 
 
-@fuzz(900)
+@fuzz(700)
 @given(data=st.data())
 def test_every_json_endpoint_answers_fuzzed_bodies_clearly_and_a_refusal_writes_nothing(app, client, world, data):
     name = data.draw(st.sampled_from(ENDPOINTS), "endpoint")
@@ -143,7 +143,7 @@ def test_every_json_endpoint_answers_fuzzed_bodies_clearly_and_a_refusal_writes_
 
 
 @fuzz(200)
-@given(order_id=st.one_of(st.sampled_from(["A1001", "A1001A", "A9999"]), any_text.filter(lambda s: s.strip("/"))))
+@given(order_id=st.one_of(st.sampled_from(["A1001", "A1001A", "A9999"]), st.text(st.characters(exclude_categories=("Cs",)), max_size=40).filter(lambda s: s.strip("/"))))
 def test_reading_an_order_by_any_id_is_the_order_or_a_404(app, client, world, order_id):
     resp = client.get("/api/orders/" + order_id.replace("?", "%3F").replace("#", "%23"),
                       headers={"Authorization": f"Bearer {world['token']}"})

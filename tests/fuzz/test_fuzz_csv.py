@@ -59,7 +59,7 @@ def csv_files(draw) -> bytes:
     return data
 
 
-@fuzz(1500)
+@fuzz(1000)
 @given(csv_files())
 def test_reading_any_file_gives_rows_or_one_clear_refusal(content):
     try:
@@ -89,7 +89,7 @@ def test_reading_any_file_gives_rows_or_one_clear_refusal(content):
         assert not set(order.lines) & set(plan.bad_lines)  # an order with a bad row is never planned
 
 
-@fuzz(2000)
+@fuzz(1000)
 @given(st.lists(cells, min_size=1, max_size=14), st.sampled_from(rules.FIELDS))
 def test_each_field_parser_answers_a_value_or_a_reason(values, name):
     for value in values:

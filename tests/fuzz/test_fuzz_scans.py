@@ -23,7 +23,7 @@ STATIONS = ["art-desk", "press-1", "qc-1", "pack-1"]
 KINDS = {"order", "job", "unknown"}
 
 
-@fuzz(3000)
+@fuzz(2000)
 @given(odd_text)
 def test_parse_scan_reads_any_text_into_a_code_or_unknown(text):
     parsed = parse_scan(text)
@@ -37,7 +37,7 @@ def test_parse_scan_reads_any_text_into_a_code_or_unknown(text):
         assert parse_scan(f"  {text.lower()}\t") == parsed or parse_scan(text.lower()).kind == parsed.kind
 
 
-@fuzz(2000)
+@fuzz(1000)
 @given(odd_text)
 def test_read_code_never_raises(text):
     read = read_code(text, badge_prefix="BADGE", batch_prefix="BATCH")

@@ -113,7 +113,9 @@ def run_status(run: ImportRun) -> dict:
 def store_upload(filename: str | None, content: bytes, by: str | None) -> ImportRun:
     """Keeps the file as it arrived. Refuses (ImportRefused) only what is never worth keeping: nothing
     at all, or more than the size limit. Flushes; the caller commits before reading the file."""
-    name = PurePosixPath((filename or "").replace("\\", "/")).name.strip() or "upload.csv"
+    name = PurePosixPath((filename or "").replace("\\", "/")).name
+    # Only what a file name shows: a NUL (PostgreSQL refuses it) or another control character is dropped.
+    name = "".join(c for c in name if c.isprintable()).strip() or "upload.csv"
     if not content:
         raise ImportRefused("The file is empty: it needs a header row and one row per item.")
     if len(content) > MAX_FILE_BYTES:

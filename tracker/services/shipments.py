@@ -1,6 +1,8 @@
 """Shipments (parcels) of an order. Carrier tracking (webhooks, polling) builds on this."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select, update
 
 from ..domain.carriers import CARRIER_NAMES, CARRIERS, detect_carrier, normalise_tracking
@@ -10,12 +12,17 @@ from ..models import Order, Shipment
 from .orders import Actor, record_note
 
 
+# What the refusal says, checked as it says: a NUL (PostgreSQL refuses it), a lone surrogate (no database
+# can encode it) or any other character is no tracking number.
+_TRACKING_RE = re.compile(r"[A-Z0-9]{1,64}")
+
+
 def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: str, carrier: str | None = None,
                  service: str | None = None, provider: str | None = None) -> Shipment:
     """Links a parcel to the order. It does not move the order: the ship-out check (a scan, or a move on
     the board) marks it labelled, and the carrier's first scan moves it on from wherever it is."""
     number = normalise_tracking(tracking_number)
-    if not number or len(number) > 64:
+    if not _TRACKING_RE.fullmatch(number):
         raise MoveRefused("a tracking number is 1 to 64 letters and digits")
     carrier = carrier or detect_carrier(number) or "other"
     if carrier not in CARRIERS:
@@ -43,7 +50,7 @@ def replace_tracking_number(shipment: Shipment, new_number: str, *, actor: Actor
     from ..models import TrackingEvent
 
     number = normalise_tracking(new_number)
-    if not number or len(number) > 64:
+    if not _TRACKING_RE.fullmatch(number):
         raise MoveRefused("a tracking number is 1 to 64 letters and digits")
     old = shipment.tracking_number
     if number == old:

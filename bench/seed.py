@@ -81,3 +81,41 @@ def seed(active_jobs: int, history_orders: int, *, seed_value: int = 1) -> None:
     flush()
     db.session.add(Counter(name="order", value=100000 + order_id))
     db.session.commit()
+
+
+def add_orders(count: int, *, stage: str = "received", jobs_per_order: int = 1, prefix: str = "S",
+               seed_value: int = 2) -> list[str]:
+    """Adds `count` orders, each with `jobs_per_order` jobs in `stage` (a job stage), after whatever is
+    there (ids continue), with their create events and stage stays as the services write them; returns
+    the job codes. For the scan benchmark (jobs to scan) and for growing the active work of the board."""
+    from sqlalchemy import func, select
+
+    from tracker.models import StageStay
+
+    rng = random.Random(seed_value)
+    now = dt.datetime.now(dt.timezone.utc)
+    next_id = {m: (db.session.scalar(select(func.max(m.id))) or 0) + 1 for m in (Order, Job, Event)}
+    orders, jobs, events, stays, codes = [], [], [], [], []
+    for i in range(count):
+        oid = next_id[Order] + i
+        code = f"{prefix}{200000 + oid}"
+        created = now - dt.timedelta(hours=rng.uniform(0.1, 40))
+        orders.append(dict(id=oid, code=code, channel="manual", customer_name=f"Customer {oid}",
+                           due_date=(created + dt.timedelta(days=rng.randint(1, 14))).date(), rush=False,
+                           stage=stage, stage_entered_at=created, public_token=secrets.token_urlsafe(24),
+                           created_at=created, updated_at=created))
+        events.append(dict(id=next_id[Event] + i, order_id=oid, at=created, kind="create", to_stage=stage,
+                           source="api", actor="bench"))
+        stays.append(dict(order_id=oid, job_id=None, stage=stage, entered_at=created))
+        for j in range(jobs_per_order):
+            jid = next_id[Job] + len(jobs)
+            jobs.append(dict(id=jid, order_id=oid, code=code + chr(65 + j), position=j, description="Team tee",
+                             method=rng.choice(METHODS), quantity=rng.randint(1, 100), stage=stage,
+                             stage_entered_at=created, created_at=created, reprints=0))
+            stays.append(dict(order_id=oid, job_id=jid, stage=stage, entered_at=created, method=jobs[-1]["method"]))
+            codes.append(code + chr(65 + j))
+    for model, rows in ((Order, orders), (Job, jobs), (Event, events), (StageStay, stays)):
+        for k in range(0, len(rows), CHUNK):
+            db.session.execute(insert(model), rows[k:k + CHUNK])
+    db.session.commit()
+    return codes

@@ -169,17 +169,18 @@ def create_scan():
                 raise ApiError(400, f"'{key}' must be text", key)
         # Stored, applied and committed as one unit, tried again on a fresh connection if the database
         # dropped it (safe: a scan ID seen before is answered, not applied again).
-        scan, replayed = unit_of_work(lambda: record_scan(
+        # The answer is read before the commit, while what the scan touched is still loaded (after the
+        # commit it would be read back from the database, three more queries for the same values).
+        answer, status = unit_of_work(lambda: scan_answer(*record_scan(
             data["station"], data["code"], actor=g.actor, uid=data.get("scan_id"),
             operator=data.get("operator") or None, action=data.get("action") or "move",
-            reason=data.get("reason"), source="api", scanned_at=parse_scanned_at(data.get("scanned_at"))))
+            reason=data.get("reason"), source="api", scanned_at=parse_scanned_at(data.get("scanned_at")))))
     except (ApiError, ScanInputError) as exc:
         db.session.rollback()
         body = {"ok": False, "error": exc.message}
         if exc.field:
             body["field"] = exc.field
         return jsonify(body), exc.status
-    answer, status = scan_answer(scan, replayed)
     return jsonify(answer), status
 
 

@@ -97,15 +97,16 @@ def submit(station):
     try:
         # One unit, tried again on a fresh connection if the database dropped it (the scan ID makes a
         # second run answer the first); a database that stays busy is a 503 and the page keeps the scan.
-        scan, replayed = unit_of_work(lambda: record_scan(
+        # The answer is read before the commit, while what the scan touched is still loaded (after the
+        # commit it would be read back from the database, three more queries for the same values).
+        answer, status = unit_of_work(lambda: scan_answer(*record_scan(
             station, code if isinstance(code, str) else "", actor=page_actor(), uid=uid, operator=operator or None,
             action=data.get("action") or "move",
             reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
-            source="scan", scanned_at=parse_scanned_at(data.get("scanned_at"))))
+            source="scan", scanned_at=parse_scanned_at(data.get("scanned_at")))))
     except ScanInputError as exc:
         db.session.rollback()
         return _json_error(exc.message, exc.status, exc.field)
-    answer, status = scan_answer(scan, replayed)
     return jsonify(answer), status
 
 

@@ -3,6 +3,7 @@ nested junk, not JSON at all, the wrong content type) and fuzzed tokens: a 2xx, 
 "error" sentence; never a 5xx; and a refused request writes nothing."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 
@@ -32,7 +33,8 @@ GOOD = {
 }
 odd_values = st.one_of(json_junk, odd_text, st.integers(min_value=-(10**30), max_value=10**30),
                        st.sampled_from([0, -1, 1.5, 10**18, 1e308, -1e308, True, "", " ", "12", "1e3", [], {}, None,
-                                        "2026-02-30", "0000-00-00", "9999-12-31", "tomorrow", "\x00", "\ud800"]))
+                                        "2026-02-30", "0000-00-00", "9999-12-31", "tomorrow", "\x00", "\ud800"])
+                       ).map(copy.deepcopy)  # a sampled [] must not be appended to by a later mutation
 
 
 @st.composite

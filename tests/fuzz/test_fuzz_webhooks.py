@@ -5,6 +5,7 @@ process-webhooks job that reads the stored deliveries afterwards never raises an
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -86,7 +87,7 @@ def bend(sample):
                 else:
                     target[key] = draw(st.one_of(json_junk, odd_text, st.sampled_from(
                         ["", None, 0, -1, 10**20, "2026-13-45T99:99:99Z", "not a date", "delivered", "DELIVERED",
-                         "1Z999AA10123456784", [], {}, "\x00", "\ud800"])))
+                         "1Z999AA10123456784", [], {}, "\x00", "\ud800"])).map(copy.deepcopy))
                 break
         return doc
     return st.one_of(bent(), json_junk)

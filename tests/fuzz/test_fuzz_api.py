@@ -126,7 +126,7 @@ def url_for(name, order_id, alert_id):
             "acknowledge": f"/api/alerts/{alert_id}/acknowledge"}[name]
 
 
-@fuzz(700)
+@fuzz(600)
 @given(data=st.data())
 def test_every_json_endpoint_answers_fuzzed_bodies_clearly_and_a_refusal_writes_nothing(app, client, world, data):
     name = data.draw(st.sampled_from(ENDPOINTS), "endpoint")

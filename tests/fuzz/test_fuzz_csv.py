@@ -59,7 +59,7 @@ def csv_files(draw) -> bytes:
     return data
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(csv_files())
 def test_reading_any_file_gives_rows_or_one_clear_refusal(content):
     try:

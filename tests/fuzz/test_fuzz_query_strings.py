@@ -67,7 +67,7 @@ def get_rules(app):
     return sorted((r for r in app.url_map.iter_rules() if "GET" in r.methods), key=lambda r: r.rule)
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(data=st.data())
 def test_every_get_route_answers_fuzzed_query_strings_without_a_5xx(app, client, world, data):
     rule = data.draw(st.sampled_from(get_rules(app)), "rule")

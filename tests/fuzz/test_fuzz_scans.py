@@ -23,7 +23,7 @@ STATIONS = ["art-desk", "press-1", "qc-1", "pack-1"]
 KINDS = {"order", "job", "unknown"}
 
 
-@fuzz(2000)
+@fuzz(1500)
 @given(odd_text)
 def test_parse_scan_reads_any_text_into_a_code_or_unknown(text):
     parsed = parse_scan(text)
@@ -104,7 +104,7 @@ def scan_bodies(codes):
     return st.one_of(objects, objects, json_junk)
 
 
-@fuzz(500)
+@fuzz(400)
 @given(data=st.data())
 def test_api_scans_answer_fuzzed_bodies_with_ok_or_a_clear_4xx(app, client, orders, data):
     if not hasattr(app, "_fuzz_token"):

@@ -35,7 +35,10 @@ def _unauthorized():
 
 
 def wants_json() -> bool:
-    return request.path.startswith(("/api/", "/webhooks/")) or request.path.endswith(".json")
+    # Also the scan page's own fetch (JSON in, JSON asked for): its errors (a CSRF refusal, a 413) must
+    # come back as JSON it can read, not as an HTML page.
+    return (request.path.startswith(("/api/", "/webhooks/")) or request.path.endswith(".json")
+            or (request.is_json and request.accept_mimetypes.best == "application/json"))
 
 
 def role_required(role: str):

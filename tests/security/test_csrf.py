@@ -118,3 +118,13 @@ def test_every_post_form_on_every_page_carries_the_token(sec_app, role):
         if "<html" in html and 'hx-' in html:
             assert re.search(r'<meta name="csrf-token" content="[^"]+">', html), rule.rule
     assert pages >= 15
+
+
+def test_the_scan_pages_json_post_without_csrf_gets_a_json_refusal(app, client):
+    from tests.conftest import login
+
+    login(client, "operator")
+    resp = client.post("/scan/art-desk", json={"code": "A1001A", "scan_id": "csrf-json-0001"},
+                       headers={"Accept": "application/json"})
+    assert resp.status_code == 400
+    assert resp.is_json and "CSRF" in resp.get_json()["error"]

@@ -75,3 +75,27 @@ json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(mi
 json_junk = st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                                st.dictionaries(any_text, inner, max_size=4)),
                          max_leaves=12)
+
+
+def bend_document(draw, doc, *, rounds: int, junk, descend, drop, add_keys=()):
+    """Changes `doc` (a JSON-like document, in place) `rounds` times: each time it walks down from the top
+    (going deeper while `descend` draws true), then drops the key it reached (when `drop` draws true, in
+    a table), adds one of `add_keys` with junk beside it, or swaps its value for junk. Returns `doc`."""
+    for _ in range(rounds):
+        target = doc
+        while True:
+            keys = list(target) if isinstance(target, dict) else list(range(len(target)))
+            if not keys:
+                break
+            key = draw(st.sampled_from(keys))
+            if isinstance(target[key], (dict, list)) and draw(descend):
+                target = target[key]
+                continue
+            if isinstance(target, dict) and draw(drop):
+                del target[key]
+            elif isinstance(target, dict) and add_keys and draw(st.integers(0, 4)) == 0:
+                target[draw(st.sampled_from(list(add_keys)))] = draw(junk)
+            else:
+                target[key] = draw(junk)
+            break
+    return doc

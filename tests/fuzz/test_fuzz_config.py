@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tracker.settings import ConfigError, TOP_LEVEL, load_settings
 
-from .conftest import any_text, fuzz
+from .conftest import any_text, bend_document, fuzz
 
 BASE = {
     "shop": {"name": "Demo Print Co", "public_url": "http://127.0.0.1:5000", "timezone": "America/Denver",
@@ -86,24 +86,9 @@ def toml(doc: dict) -> str:
 def configs(draw) -> dict:
     doc = json.loads(json.dumps(BASE, default=str))
     doc["calendar"]["holidays"][1] = dt.date(2027, 1, 1)
-    for _ in range(draw(st.integers(1, 3))):
-        target = doc
-        while True:
-            keys = list(target) if isinstance(target, dict) else list(range(len(target)))
-            if not keys:
-                break
-            key = draw(st.sampled_from(keys))
-            if isinstance(target[key], (dict, list)) and draw(st.integers(0, 3)):
-                target = target[key]
-                continue
-            what = draw(st.sampled_from(["swap", "swap", "swap", "drop", "add"]))
-            if what == "drop" and isinstance(target, dict):
-                del target[key]
-            elif what == "add" and isinstance(target, dict):
-                target[draw(st.sampled_from(["unknown", "Key", "driver", "max_items", "enabled"]))] = draw(BAD_VALUES)
-            else:
-                target[key] = draw(BAD_VALUES)
-            break
+    bend_document(draw, doc, rounds=draw(st.integers(1, 3)), junk=BAD_VALUES, descend=st.integers(0, 3),
+                  drop=st.integers(0, 4).map(lambda n: n == 0),
+                  add_keys=("unknown", "Key", "driver", "max_items", "enabled"))
     return doc
 
 

@@ -25,7 +25,7 @@ from tracker.models import SchedulerJob, WebhookDelivery
 from tracker.services.orders import move_order
 from tracker.services.shipments import add_shipment
 
-from .conftest import any_text, assert_clear_refusal, fuzz, json_junk, odd_text, state
+from .conftest import any_text, assert_clear_refusal, bend_document, fuzz, json_junk, odd_text, state
 
 FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "fixtures"
 SECRETS = {"easypost": "ep-secret", "shippo": "sh-token", "aftership": "as-secret", "ups": "ups-credential",
@@ -72,23 +72,11 @@ def bend(sample):
     @st.composite
     def bent(draw):
         doc = json.loads(json.dumps(sample))
-        for _ in range(draw(st.integers(1, 4))):
-            target = doc
-            while True:
-                keys = list(target) if isinstance(target, dict) else list(range(len(target)))
-                if not keys:
-                    break
-                key = draw(st.sampled_from(keys))
-                if isinstance(target[key], (dict, list)) and draw(st.booleans()):
-                    target = target[key]
-                    continue
-                if isinstance(target, dict) and draw(st.integers(0, 4)) == 0:
-                    del target[key]
-                else:
-                    target[key] = draw(st.one_of(json_junk, odd_text, st.sampled_from(
-                        ["", None, 0, -1, 10**20, "2026-13-45T99:99:99Z", "not a date", "delivered", "DELIVERED",
-                         "1Z999AA10123456784", [], {}, "\x00", "\ud800"])).map(copy.deepcopy))
-                break
+        junk = st.one_of(json_junk, odd_text, st.sampled_from(
+            ["", None, 0, -1, 10**20, "2026-13-45T99:99:99Z", "not a date", "delivered", "DELIVERED",
+             "1Z999AA10123456784", [], {}, "\x00", "\ud800"])).map(copy.deepcopy)
+        bend_document(draw, doc, rounds=draw(st.integers(1, 4)), junk=junk, descend=st.booleans(),
+                      drop=st.integers(0, 4).map(lambda n: n == 0))
         return doc
     return st.one_of(bent(), json_junk)
 

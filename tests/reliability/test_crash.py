@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import signal
 import subprocess
@@ -53,11 +54,12 @@ def request(base: str, path: str, body: bytes, headers: dict) -> tuple[int | Non
     """(status, JSON answer); (None, None) when the connection failed (the server is gone)."""
     req = urllib.request.Request(base + path, data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-    except (OSError, ValueError):  # refused, reset, cut off mid-answer
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+    except (OSError, ValueError, http.client.HTTPException):  # refused, reset, cut off mid-answer
         return None, None
 
 

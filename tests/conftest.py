@@ -54,13 +54,18 @@ def build_app(tmp_path: Path, config: dict | None = None, **flask_config):
     return app
 
 
-@pytest.fixture
-def app(tmp_path):
-    app = build_app(tmp_path)
+def closing(app):
+    """A fixture's body for an app: yields it, then lets go of its database connections."""
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = build_app(tmp_path)
+    yield from closing(app)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from sqlalchemy import select, text
 
-from tests.conftest import PG_URL, build_app
+from tests.conftest import PG_URL, build_app, closing
 from tests.factories import MANAGER, OPERATOR, make_order
 from tracker.extensions import db
 from tracker.models import TrackingEvent
@@ -28,10 +28,7 @@ STATIONS = [
 @pytest.fixture
 def shop(tmp_path):
     app = build_app(tmp_path, config={"stations": STATIONS})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def seed_shop() -> dict:

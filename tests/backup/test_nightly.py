@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from tests.backup.conftest import all_rows
-from tests.conftest import PG_URL, build_app
+from tests.conftest import PG_URL, build_app, closing
 from tests.factories import make_order
 from tracker.extensions import db
 from tracker.jobs import JOBS, run_job
@@ -27,10 +27,7 @@ NIGHT1 = dt.datetime(2026, 3, 1, 8, 15, tzinfo=UTC)
 @pytest.fixture
 def nightly(tmp_path):
     app = build_app(tmp_path, config={"backup": {"at": "01:15", "keep_days": 3}})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def names(folder) -> set[str]:

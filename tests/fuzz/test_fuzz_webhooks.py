@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.conftest import build_app
+from tests.conftest import build_app, closing
 from tests.factories import MANAGER, make_order
 from tracker.extensions import db
 from tracker.jobs import run_job
@@ -25,7 +25,7 @@ from tracker.models import SchedulerJob, WebhookDelivery
 from tracker.services.orders import move_order
 from tracker.services.shipments import add_shipment
 
-from .conftest import any_text, assert_clear_refusal, bend_document, fuzz, json_junk, odd_text, state
+from .conftest import assert_clear_refusal, bend_document, fuzz, json_junk, odd_text, state
 
 FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "fixtures"
 SECRETS = {"easypost": "ep-secret", "shippo": "sh-token", "aftership": "as-secret", "ups": "ups-credential",
@@ -105,10 +105,7 @@ def hooks(tmp_path):
             add_shipment(order, tracking_number=number, carrier=carrier, actor=MANAGER, source="web")
             db.session.commit()
         db.session.remove()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def drain(app) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PG_URL, TEST_CONFIG, build_app
+from tests.conftest import PG_URL, TEST_CONFIG, build_app, closing
 from tracker.extensions import db
 from tracker.models import Event, ImportRun, Job, Order
 from tracker.services import csv_import as service
@@ -37,10 +37,7 @@ MIXED = f"""{HEADER}
 @pytest.fixture
 def app(tmp_path):
     app = build_app(tmp_path, config={"method_rules": RULES, "intake": {"default_method": "screen"}})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "orders.csv") -> str:

@@ -12,7 +12,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import build_app, login
+from tests.conftest import build_app, closing, login
 from tracker.domain.csv_import import FIELDS
 from tracker.extensions import db
 from tracker.models import ImportRun, Order
@@ -35,10 +35,7 @@ MAPPING = {"external_ref": "Bestell-ID", "customer_name": "Customer", "customer_
 @pytest.fixture
 def app(tmp_path):
     app = build_app(tmp_path, config={"method_rules": RULES, "intake": {"default_method": "screen"}})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def upload(client, content: bytes | None, filename: str = "orders.csv", **extra):

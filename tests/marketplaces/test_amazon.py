@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from tests.conftest import build_app, login
+from tests.conftest import build_app, closing, login
 from tests.factories import MANAGER
 from tracker.extensions import db
 from tracker.integrations.carriers import CarrierEvent, TrackingUpdate
@@ -53,10 +53,7 @@ GOOD = "\r\n".join([
 def app(tmp_path):
     app = build_app(tmp_path, config={"method_rules": RULES,
                                       "marketplaces": {"amazon": {"carrier_names": {"other": "OnTrac"}}}})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def import_text(text, *, dry_run=False, name="unshipped.txt"):

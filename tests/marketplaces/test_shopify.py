@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from tests.conftest import build_app, login
+from tests.conftest import build_app, closing, login
 from tests.factories import MANAGER, make_order
 from tracker.domain.intake import OrderDraft
 from tracker.domain.marketplace import MethodRule
@@ -79,10 +79,7 @@ def make_app(tmp_path, **shopify):
 @pytest.fixture
 def app(tmp_path):
     app = make_app(tmp_path)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 @pytest.fixture
@@ -102,10 +99,7 @@ def shop():
 @pytest.fixture
 def push_app(tmp_path, shop):
     app = make_app(tmp_path, base_url=shop.url)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def post(app, body: bytes, **kw):

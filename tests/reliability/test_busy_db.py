@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
-from tests.conftest import PG_URL, Api, api_token, build_app, login
+from tests.conftest import Api, PG_URL, api_token, build_app, closing, login
 from tests.factories import make_order
 from tests.tracking.test_webhooks import easypost_headers, fixture
 from tracker.dbretry import BUSY_MESSAGE
@@ -34,10 +34,7 @@ def busy_app(tmp_path):
     app = _app(tmp_path, SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"timeout": BUSY_SECONDS}})
     with app.app_context():
         make_order([("Tee", "dtg", 3)])
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 class WriteLock:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import build_app
+from tests.conftest import build_app, closing
 from tracker.extensions import db
 
 PRINTERS = {"front": {"driver": "file"}}
@@ -16,10 +16,7 @@ PRINTERS = {"front": {"driver": "file"}}
 def sec_app(tmp_path):
     """The test app with a printer (so /printers/<name> names a real one)."""
     app = build_app(tmp_path, config={"printers": PRINTERS})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def make_world(app) -> dict:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import api_token, build_app, login
+from tests.conftest import api_token, build_app, closing, login
 from tests.security.conftest import PRINTERS, fill, make_world
 from tracker.domain.lifecycle import role_at_least
 from tracker.extensions import db
@@ -62,10 +62,7 @@ API_ROLES = {
 @pytest.fixture
 def open_app(tmp_path):
     app = build_app(tmp_path, config={"printers": PRINTERS}, WTF_CSRF_ENABLED=False)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def _requests(app, world):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.cookiejar
-import json
 import logging
 import threading
 import urllib.error
@@ -16,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, api_token, build_app, csrf_from, make_user
+from tests.conftest import PASSWORD, api_token, build_app, closing, csrf_from, make_user
 from tests.factories import make_order
-from tracker.extensions import db
 
 FIXTURE = Path(__file__).resolve().parent.parent / "integrations" / "fixtures" / "easypost_tracker_updated.json"
 WEBHOOK_SECRET = "whsec-7Hq2-do-not-log-me"
@@ -29,10 +27,7 @@ PROVIDERS = {"easypost": {"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET, 
 @pytest.fixture
 def logged_app(tmp_path):
     app = build_app(tmp_path, config={"providers": PROVIDERS}, WEBHOOK_PROCESSING="inline")
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 class DevServer:

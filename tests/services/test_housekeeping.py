@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from sqlalchemy import event, func, select
 
-from tests.conftest import PG_URL, TEST_CONFIG, build_app
+from tests.conftest import PG_URL, TEST_CONFIG, build_app, closing
 from tests.factories import MANAGER, make_order
 from tests.tracking.test_webhooks import PROVIDERS, easypost_headers, fixture, packed_order
 from tracker.extensions import db
@@ -44,10 +44,7 @@ def hk_app(tmp_path):
                 "desk": {"driver": "file", "path": str(tmp_path / "desk-labels")},
                 "back": {"driver": "zpl", "host": "127.0.0.1", "port": _closed_port(), "timeout": 1}}
     app = build_app(tmp_path, config={"printers": printers, "providers": PROVIDERS}, WEBHOOK_PROCESSING="inline")
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def count(model, *where) -> int:

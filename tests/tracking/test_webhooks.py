@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import Api, api_token, build_app
+from tests.conftest import Api, api_token, build_app, closing
 from tests.factories import MANAGER, make_order
 from tracker.extensions import db
 from tracker.models import Counter, Event, Shipment, TrackingEvent, WebhookDelivery
@@ -43,10 +43,7 @@ def aftership_headers(body: bytes, secret: str = "as-secret") -> dict:
 @pytest.fixture
 def tracking_app(tmp_path):
     app = build_app(tmp_path, config={"providers": PROVIDERS}, WEBHOOK_PROCESSING="inline")
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from closing(app)
 
 
 def packed_order(app, number: str, carrier: str, *, jobs=1):

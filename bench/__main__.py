@@ -25,8 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-from .common import (PASSWORD, ROOT, WEBHOOK_SECRET, Baseline, Client, Conn, Server, app_env, free_port,  # noqa: F401
-                     hammer, in_app, pct, prepare_database, settle, sqlite_url, summary, timed)
+from .common import (ROOT, WEBHOOK_SECRET, Baseline, Client, Conn, Server, app_env, hammer, in_app, pct, settle,
+                     sqlite_url, summary, timed)
 
 WARMUP = 20
 PARTS = ("scans", "board", "webhooks", "public", "reports")

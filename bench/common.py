@@ -48,7 +48,7 @@ def sqlite_url(instance: Path) -> str:
     return f"sqlite:///{instance / 'tracker.db'}"
 
 
-def run_python(code: str, env: dict, *, quiet: bool = True) -> str:
+def run_python(code: str, env: dict) -> str:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return out.stdout
 

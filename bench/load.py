@@ -31,7 +31,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import ROOT, Client, Server, pct, prepare_database
+from bench.common import ROOT, Client, Server, pct, prepare_database, settle
 
 QUIET_SECONDS = 5
 STEPS = (("art", "received", "preproduction"), ("press", "preproduction", "production"), ("qc", "production", "qc"))
@@ -179,10 +179,7 @@ def run(seconds: float, stations: int, boards: int, database_url: str | None, ac
             staff.login("bench", "bench-password")  # one login; every thread shows the same session cookie
             _, page = staff.get("/scan")
             csrf = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
-            from bench.__main__ import settle
-
             settle(staff)
-            stop = threading.Event()
             tally = Tally()
 
             jar = next(h.cookiejar for h in staff.opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor))

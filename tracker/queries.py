@@ -307,15 +307,35 @@ class EstimateHistory:
         return self._transit[carrier]
 
 
+SHARED_HISTORY_SECONDS = 300
+
+
+def shared_history() -> EstimateHistory:
+    """The shop's typical times for single-order views (the public page, an order's page), read at most
+    once every SHARED_HISTORY_SECONDS per process. Reading them takes up to 20,000 moves and a business-
+    hours sum for each (about 100 ms); they are medians over HISTORY_DAYS and barely move in minutes, so
+    every view in between reuses them. A settings reload or a clock that went back starts afresh."""
+    from flask import current_app
+
+    now, settings = utcnow(), current_settings()
+    cached = current_app.extensions.get("inktrail_estimate_history")
+    if (cached is None or cached[1] is not settings or now < cached[0]
+            or (now - cached[0]).total_seconds() >= SHARED_HISTORY_SECONDS):
+        cached = (now, settings, EstimateHistory())
+        current_app.extensions["inktrail_estimate_history"] = cached
+    return cached[2]
+
+
 def public_estimate(order: Order, now: dt.datetime | None = None, history: EstimateHistory | None = None):
     """eta.Estimate for an order still on its way, else None (delivered or cancelled). `history` shares
-    the shop's typical times across many orders."""
+    the shop's typical times across many orders; without it (and without `now`) the process's
+    shared_history() serves."""
     from .domain import eta
 
     settings = current_settings()
     lc, tz = settings.lifecycle, settings.shop.tz
-    now = now or utcnow()
-    history = history or EstimateHistory(now)
+    explicit_now, now = now, now or utcnow()
+    history = history or (shared_history() if explicit_now is None else EstimateHistory(now))
     if order.stage in (CANCELLED, FINAL_STAGE) or order.stage not in lc:
         return None
     active = [s for s in order.shipments if s.activated_at is not None and s.delivered_at is None]

@@ -204,6 +204,28 @@ def test_shop_history_medians_replace_the_slas(app, client):
     assert body["estimated_delivery"] == "2026-03-03"
 
 
+
+def test_the_shops_history_is_read_once_per_five_minutes(app, client):
+    # Reading the history costs up to 20,000 moves (about 100 ms on a busy shop): the page reuses it for
+    # SHARED_HISTORY_SECONDS, then reads it again, so a new pace shows within five minutes.
+    from tracker.queries import SHARED_HISTORY_SECONDS
+
+    with app.app_context():
+        token = _order().public_token
+    with time_machine.travel(T0, tick=False) as clock:
+        assert client.get(f"/t/{token}.json").get_json()["estimate_source"] == "typical times"
+        with app.app_context():
+            start = T0 - dt.timedelta(days=7)
+            for i in range(5):  # the shop's history arrives: five fast orders
+                o = make_order(customer_name=f"Old {i}", at=start)
+                for n, stage in enumerate(["preproduction", "production", "qc", "packaging", "labeled"], 1):
+                    move_order(o, stage, actor=MANAGER, source="web", at=start + dt.timedelta(hours=n))
+            db.session.commit()
+        clock.shift(SHARED_HISTORY_SECONDS - 1)
+        assert client.get(f"/t/{token}.json").get_json()["estimate_source"] == "typical times"  # reused
+        clock.shift(1)
+        assert client.get(f"/t/{token}.json").get_json()["estimate_source"] == "shop history"  # read again
+
 def _order_by_token(token):
     from sqlalchemy import select
 

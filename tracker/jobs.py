@@ -106,9 +106,11 @@ def _finish(name: str, error: str | None, spec: JobSpec) -> None:
 
 @register("process-webhooks", 5, "processes stored carrier webhooks that were not processed yet (crash recovery)")
 def process_webhooks():
-    from .services.tracking import process_pending_deliveries
+    from flask import current_app
 
-    return process_pending_deliveries()
+    from .services.tracking import process_pending_or_wake
+
+    return process_pending_or_wake(current_app._get_current_object())
 
 
 @register("poll-carriers", 60, "polls shipments whose provider has not reported for a while")

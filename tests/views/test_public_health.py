@@ -174,6 +174,23 @@ def test_healthz_reports_the_scheduler_heartbeat_and_its_age(app, client):
     assert late.get_json()["scheduler"]["running"] is False
 
 
+def test_healthz_counts_webhooks_waiting_to_be_processed(app, client):
+    from tracker.services.tracking import process_pending_deliveries, store_delivery
+
+    t0 = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+    assert client.get("/healthz").get_json()["webhooks"] == {"pending": 0, "oldest_pending_at": None}
+    with app.app_context():
+        for n in range(3):
+            with time_machine.travel(t0 + timedelta(seconds=n), tick=False):
+                store_delivery("easypost", f"easypost:evt_{n}", {}, b'{"object": "Event"}')
+        db.session.commit()
+    assert client.get("/healthz").get_json()["webhooks"] == {"pending": 3,
+                                                             "oldest_pending_at": "2026-06-01T12:00:00+00:00"}
+    with app.app_context():
+        process_pending_deliveries()
+    assert client.get("/healthz").get_json()["webhooks"]["pending"] == 0
+
+
 def test_healthz_says_when_the_database_is_down(app, client, monkeypatch):
     def down(*args, **kwargs):
         from sqlalchemy.exc import OperationalError

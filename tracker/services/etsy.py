@@ -38,6 +38,7 @@ from ..settings import current_settings
 from . import marketplace_push
 from .orders import Actor, create_order, find_by_external_ref
 from .outbox import GiveUp, RetryLater, enqueue, handler
+from .rows import insert_new
 
 log = logging.getLogger("tracker.etsy")
 ETSY = Actor("etsy", None)
@@ -140,16 +141,9 @@ def _take(receipt, summary: dict) -> None:
 
 def _store(key: str, body: bytes) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING: the new row's id, or None when the key is stored already."""
-    table = WebhookDelivery.__table__
     values = {"provider": "etsy", "dedupe_key": key[:120], "headers": "{}", "body": body, "received_at": utcnow(),
-              "attempts": 0}
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return db.session.execute(dialect_insert(table).values(**values)
-                              .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                              .returning(table.c.id)).scalar()
+              "attempts": 0, "error": None, "processed_at": None}
+    return insert_new(WebhookDelivery.__table__, "dedupe_key", values, returning="id").scalar()
 
 
 def process_receipt(delivery_id: int) -> str:

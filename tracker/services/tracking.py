@@ -8,9 +8,9 @@ import hashlib
 import json
 import logging
 import threading
+import time
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from ..domain import carrier_status as cs
 from ..domain import polling
@@ -23,6 +23,7 @@ from . import orders as order_service
 from .alerts import close_alerts_except, raise_alert
 from .orders import Actor
 from .outbox import RetryLater, enqueue, handler
+from .rows import insert_new
 
 log = logging.getLogger("tracker.tracking")
 CARRIER = Actor("carrier", None)
@@ -117,18 +118,11 @@ def store_delivery(provider: str, key: str, headers, body: bytes, *, error: str 
     already processed (kept for inspection only: a body that cannot be read)."""
     kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
     # One statement on the hot path: insert unless the key is there, and say which happened.
-    table = WebhookDelivery.__table__
     values = {"provider": provider, "dedupe_key": key, "headers": json.dumps(kept), "body": body,
-              "received_at": utcnow(), "attempts": 0}
+              "received_at": utcnow(), "attempts": 0, "error": None, "processed_at": None}
     if error is not None:
         values.update(error=error[:2000], processed_at=utcnow())
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    new_id = db.session.execute(dialect_insert(table).values(**values)
-                                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                                .returning(table.c.id)).scalar()
+    new_id = insert_new(WebhookDelivery.__table__, "dedupe_key", values, returning="id").scalar()
     if new_id is not None:
         return new_id, True
     return db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.dedupe_key == key)), False
@@ -180,13 +174,37 @@ def process_pending_deliveries(limit: int = 500, batch: int = 5) -> int:
 
 
 class _Worker:
-    """One background thread per process that drains stored deliveries in order, woken after each commit."""
+    """One background thread per process that drains stored deliveries in order, woken after each commit.
+
+    Answering the carrier comes first: while deliveries keep arriving (one within QUIET_SECONDS of the
+    last) the worker waits, so that a burst is stored and acknowledged at the rate the database can take
+    inserts, and processed in the pauses. It never waits longer than MAX_DEFER_SECONDS before a round of
+    ROUND deliveries, so a flood that never pauses is still processed, a round a second; /healthz shows
+    how many wait."""
+
+    QUIET_SECONDS = 0.02
+    MAX_DEFER_SECONDS = 1.0
+    ROUND = 50  # deliveries per round (about 50 ms of work), then the burst gets its turn again
 
     def __init__(self, app):
         self.app = app
         self.wake = threading.Event()
+        self.last_arrival = 0.0
         self.thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self.thread.start()
+
+    def arrived(self) -> None:
+        self.last_arrival = time.monotonic()
+        self.wake.set()
+
+    def _let_the_burst_pass(self) -> None:
+        deadline = time.monotonic() + self.MAX_DEFER_SECONDS
+        while True:
+            now = time.monotonic()
+            quiet_for = now - self.last_arrival
+            if quiet_for >= self.QUIET_SECONDS or now >= deadline:
+                return
+            time.sleep(min(self.QUIET_SECONDS - quiet_for, deadline - now))
 
     def _run(self):
         while True:
@@ -194,8 +212,9 @@ class _Worker:
             self.wake.clear()
             with self.app.app_context():
                 try:
-                    while process_pending_deliveries(limit=200):
-                        pass
+                    self._let_the_burst_pass()
+                    while process_pending_deliveries(limit=self.ROUND):
+                        self._let_the_burst_pass()
                 except Exception:
                     log.exception("processing webhook deliveries failed; the job will retry")
                 finally:
@@ -222,30 +241,40 @@ def process_after_commit(app, delivery_id: int) -> None:
         return
     with _workers_lock:
         worker = _workers.get(id(app)) or _workers.setdefault(id(app), _Worker(app))
-    worker.wake.set()
+    worker.arrived()
+
+
+def process_pending_or_wake(app) -> int:
+    """The process-webhooks job: where this process has a worker, wakes it (it drains everything stored,
+    pacing itself around bursts); otherwise (after a crash, before any delivery, or deliveries stored by
+    another process) processes what is pending here. Returns how many were processed here."""
+    worker = _workers.get(id(app))
+    if worker is not None and worker.thread.is_alive():
+        worker.wake.set()
+        return 0
+    return process_pending_deliveries()
 
 
 # -- events, shipments, orders -----------------------------------------------------------------------
 
 def ingest_update(update_, *, delivery_id: int | None = None, via: str = "webhook") -> Shipment | None:
     """Stores each event once and re-derives the shipment it belongs to (if one has the number yet)."""
-    number = update_.tracking_number
+    number, received = update_.tracking_number, utcnow()
+    rows = {}
     for ev in update_.events:
         norm = cs.normalise(update_.provider, ev.code, ev.sub_code, ev.description)
         key = (f"{update_.provider}:{ev.provider_event_id}" if ev.provider_event_id else
                cs.event_key(ev.carrier or update_.carrier or "", number,
                             f"{update_.provider}:{ev.code}:{ev.sub_code}", ev.occurred_at))[:100]
-        if db.session.scalar(select(TrackingEvent.id).where(TrackingEvent.key == key)) is not None:
-            continue
-        try:
-            with db.session.begin_nested():
-                db.session.add(TrackingEvent(
-                    key=key, provider=update_.provider, carrier=ev.carrier or update_.carrier, tracking_number=number,
-                    code=(ev.code or "")[:60] or None, sub_code=(ev.sub_code or "")[:60] or None,
-                    description=(ev.description or "")[:2000], status=norm.status, exception=norm.exception,
-                    occurred_at=ev.occurred_at, location=(ev.location or "")[:200] or None, delivery_id=delivery_id))
-        except IntegrityError:
-            continue  # the same event from a concurrent delivery
+        rows.setdefault(key, dict(
+            key=key, provider=update_.provider, carrier=ev.carrier or update_.carrier, tracking_number=number,
+            code=(ev.code or "")[:60] or None, sub_code=(ev.sub_code or "")[:60] or None,
+            description=(ev.description or "")[:2000], status=norm.status, exception=norm.exception,
+            occurred_at=ev.occurred_at, location=(ev.location or "")[:200] or None, delivery_id=delivery_id,
+            shipment_id=None, received_at=received))
+    if rows:  # each event once: one statement skips those already stored (by this or a concurrent delivery)
+        db.session.flush()
+        insert_new(TrackingEvent.__table__, "key", list(rows.values()))
     shipment = _match(update_.carrier, number)
     if shipment is None:
         return None

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from ..errors import MESSAGES
 from ..extensions import csrf, db, limiter
-from ..security import setting
+from ..security import webhook_retry_after
 from ..services.tracking import WebhookRefused, process_after_commit, receive_webhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
 @bp.post("/<provider>")
-# Per sending address, all providers together ([security] webhook_rate). A 429 stores nothing; the provider
-# sends the delivery again later, as it does after any non-2xx answer, so nothing is lost.
-@limiter.limit(lambda: setting("webhook_rate"), scope="webhooks")
 @csrf.exempt
+@limiter.exempt  # limited below, by the cheaper per-address window (security.webhook_retry_after)
 def receive(provider):
+    # Per sending address, all providers together ([security] webhook_rate). A 429 stores nothing; the
+    # provider sends the delivery again later, as it does after any non-2xx answer, so nothing is lost.
+    retry_after = webhook_retry_after()
+    if retry_after is not None:
+        return jsonify(error=MESSAGES[429]), 429, {"Retry-After": str(retry_after)}
     body = request.get_data(cache=False)
     try:
         delivery_id, created = receive_webhook(provider, request.headers, body, request.args)

@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..domain import scanning as rules
 from ..domain.carriers import CARRIER_NAMES, detect_carrier, label_tracking_number, looks_like_tracking
@@ -267,20 +268,28 @@ def _exists(read) -> bool:
     return db.session.scalar(select(model.id).where(model.code == read.value)) is not None
 
 
-def _lock(*orders: Order) -> None:
+def _lock(*orders: Order | int) -> dict[int, Order]:
     """Locks the orders' rows and their jobs' (SELECT ... FOR UPDATE on PostgreSQL) and reloads them, so two
     scans of one order at once take turns and the second sees what the first did: without it both could
     move the same job (two events for one move), or two jobs moved at two stations could leave the order's
     stage behind. Orders are locked in id order, then their jobs, so two batches never deadlock. (SQLite
-    serialises writers already: the scan's INSERT took the database's write lock.)"""
-    ids = sorted({o.id for o in orders})
+    serialises writers already: the scan's INSERT took the database's write lock.)
+
+    Returns the orders by id, each with its `jobs` filled in from the same read: the caller holds them (the
+    session keeps only what something references) and nothing loads them again."""
+    ids = sorted({o if isinstance(o, int) else o.id for o in orders})
     if not ids:
-        return
+        return {}
     fresh = {"populate_existing": True}
-    db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id).with_for_update()
-                       .execution_options(**fresh)).all()
-    db.session.scalars(select(Job).where(Job.order_id.in_(ids)).order_by(Job.id).with_for_update()
-                       .execution_options(**fresh)).all()
+    loaded = {o.id: o for o in db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
+                                                  .with_for_update().execution_options(**fresh))}
+    jobs: dict[int, list[Job]] = {i: [] for i in loaded}
+    for job in db.session.scalars(select(Job).where(Job.order_id.in_(ids)).order_by(Job.id).with_for_update()
+                                  .execution_options(**fresh)):
+        jobs[job.order_id].append(job)
+    for order_id, order in loaded.items():
+        set_committed_value(order, "jobs", sorted(jobs[order_id], key=lambda j: (j.position, j.id)))
+    return loaded
 
 
 def _lookup(read) -> tuple[Order, Job | None]:
@@ -290,17 +299,18 @@ def _lookup(read) -> tuple[Order, Job | None]:
             raise _Refused("unknown code (a tracking link no order has)")
         _lock(order)
         return order, None
+    # By code to ids only: _lock() then loads the order and its jobs (fresh, locked), and the session
+    # hands them out from there without another query.
     if read.kind == "job":
-        job = db.session.scalar(select(Job).where(Job.code == read.value))
-        if job is None:
+        found = db.session.execute(select(Job.id, Job.order_id).where(Job.code == read.value)).first()
+        if found is None:
             raise _Refused(f"unknown code {read.value}: no such job")
-        _lock(job.order)
-        return job.order, job
-    order = db.session.scalar(select(Order).where(Order.code == read.value))
-    if order is None:
+        order = _lock(found.order_id)[found.order_id]
+        return order, next(j for j in order.jobs if j.id == found.id)
+    order_id = db.session.scalar(select(Order.id).where(Order.code == read.value))
+    if order_id is None:
         raise _Refused(f"unknown code {read.value}: no such order")
-    _lock(order)
-    return order, None
+    return _lock(order_id)[order_id], None
 
 
 def _move_batch(scan: Scan, station: Station, code: str, actor: Actor) -> None:

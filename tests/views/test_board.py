@@ -174,6 +174,44 @@ def test_any_change_answers_200_with_the_new_columns(app, client, order, change)
     assert client.get("/board/columns", query_string={"v": version_in(html)}).status_code == 204
 
 
+def test_boards_share_a_render_for_a_second_then_see_the_change(app, client, order):
+    # Ten tablets polling after a change cost one render, not ten: a render is reused by every board
+    # with the same filters for a second (RENDER_REUSE_SECONDS); the change shows at the next poll after.
+    other = app.test_client()
+    api = Api(app.test_client(), api_token(app, "manager"))
+    with time_machine.travel(NOW, tick=False) as clock:
+        login(client)
+        login(other)
+        v = version_in(client.get("/").get_data(as_text=True))
+        assert api.post("/api/scans", json={"station": "art-desk", "code": "A1001A"}).status_code == 200
+        first = client.get("/board/columns", query_string={"v": v})
+        assert first.status_code == 200 and columns(first.get_data(as_text=True))["preproduction"] == ["A1001A"]
+        shown = version_in(first.get_data(as_text=True))
+        assert api.post("/api/scans", json={"station": "art-desk", "code": "A1001B"}).status_code == 200
+        clock.shift(0.5)
+        shared = other.get("/board/columns", query_string={"v": v})  # the first board's render, as it was
+        assert shared.get_data() == first.get_data()
+        assert client.get("/board/columns", query_string={"v": shown}).status_code == 204  # shows it already
+        other_filters = other.get("/board/columns", query_string={"v": v, "method": "embroidery"})  # not shared
+        assert "A1001B" in columns(other_filters.get_data(as_text=True))["preproduction"]
+        clock.shift(0.6)  # past the second: rendered afresh
+        fresh = client.get("/board/columns", query_string={"v": shown})
+        assert fresh.status_code == 200 and "A1001B" in columns(fresh.get_data(as_text=True))["preproduction"]
+
+
+def test_a_move_on_the_board_is_rendered_fresh_for_the_mover(app, client, order):
+    other = app.test_client()
+    with time_machine.travel(NOW, tick=False):
+        login(client)
+        login(other)
+        v = version_in(client.get("/").get_data(as_text=True))
+        assert other.get("/board/columns").status_code == 200  # a render now shared for a second
+        resp = move(client, code="A1001A", to="preproduction")
+        assert resp.status_code == 200 and columns(resp.get_data(as_text=True))["preproduction"] == ["A1001A"]
+        polled = other.get("/board/columns", query_string={"v": v})  # the mover's render is shared on
+        assert columns(polled.get_data(as_text=True))["preproduction"] == ["A1001A"]
+
+
 @pytest.mark.parametrize("v", ["", "0", "abc", "-1", "99999999"])
 def test_a_missing_or_stale_version_gets_the_columns(app, client, order, v):
     login(client)

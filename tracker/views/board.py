@@ -1,12 +1,19 @@
 """The shop-floor board. The page polls /board/columns every second with the version it shows; an
-unchanged board answers 204 (one indexed read), a changed one re-renders the columns with the viewer's
-filters. Drag and drop and the advance button post a move and get the columns back."""
+unchanged board answers 204 (one indexed read), a changed one gets the columns with the viewer's filters.
+Drag and drop and the advance button post a move and get the columns back.
+
+Every open board polls, so a change would be rendered once per screen: instead a render is shared by
+every board with the same filters for RENDER_REUSE_SECONDS (one second, the boards' own polling pace).
+Ten tablets cost one render a second, not ten, however busy the floor; a change shows on every screen
+within two seconds. A move made on a board is rendered fresh for the one who made it."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from urllib.parse import urlencode
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..auth import page_actor, role_required
@@ -50,9 +57,50 @@ def _state() -> dict:
             "scheduler_ok": scheduler_ok}
 
 
-def _columns_response(filters: BoardFilters, status: int = 200, error: str | None = None, info: str | None = None):
-    resp = make_response(render_template("board/_columns.html", columns=board_columns(filters),
-                                         filters=filters, partial=True, **_state()), status)
+RENDER_REUSE_SECONDS = 1.0
+
+
+class SharedRenders:
+    """The newest columns render per (filters, role): when it was made, the version it shows, its HTML."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._renders: dict[tuple, tuple[float, str, str]] = {}
+
+    def get(self, key: tuple, max_age: float) -> tuple[str, str] | None:
+        with self._lock:
+            hit = self._renders.get(key)
+        if hit is None or not 0 <= time.time() - hit[0] <= max_age:  # the wall clock: a jump back is stale too
+            return None
+        return hit[1], hit[2]
+
+    def put(self, key: tuple, version: str, html: str) -> None:
+        with self._lock:
+            if len(self._renders) > 200:  # many one-off searches: start over
+                self._renders.clear()
+            self._renders[key] = (time.time(), version, html)
+
+
+def _render_key(filters: BoardFilters) -> tuple:
+    return tuple(sorted(filters.as_args().items())), getattr(current_user, "role", None)
+
+
+def _shared_renders() -> SharedRenders:
+    return current_app.extensions.setdefault("inktrail_board_renders", SharedRenders())
+
+
+def _render_columns(filters: BoardFilters) -> tuple[str, str]:
+    """Renders the columns now; returns (version, html) and offers them to the other boards."""
+    state = _state()
+    html = render_template("board/_columns.html", columns=board_columns(filters), filters=filters, partial=True,
+                           **state)
+    _shared_renders().put(_render_key(filters), state["version"], html)
+    return state["version"], html
+
+
+def _columns_response(filters: BoardFilters, status: int = 200, error: str | None = None, info: str | None = None,
+                      html: str | None = None):
+    resp = make_response(html if html is not None else _render_columns(filters)[1], status)
     query = urlencode(filters.as_args())
     resp.headers["HX-Replace-Url"] = url_for("board.index") + (f"?{query}" if query else "")
     if error or info:
@@ -119,7 +167,15 @@ def columns():
     seen = request.args.get("v", "")
     if seen and seen == _state()["version"]:
         return "", 204
-    return _columns_response(filters_from(request.args))
+    filters = filters_from(request.args)
+    reuse = current_app.config.get("BOARD_RENDER_REUSE_SECONDS", RENDER_REUSE_SECONDS)
+    shared = _shared_renders().get(_render_key(filters), reuse) if reuse > 0 else None
+    if shared is not None:
+        version, html = shared
+        if seen == version:  # this board shows that render already; the next poll brings the newer one
+            return "", 204
+        return _columns_response(filters, html=html)
+    return _columns_response(filters)
 
 
 @bp.post("/board/move")

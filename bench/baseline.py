@@ -20,6 +20,9 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_en
 
 
 def build(database_url: str, rows: int = 10_000) -> Flask:
+    from tracker.settings import normalise_database_url  # postgresql:// -> the psycopg 3 driver, as Inktrail
+
+    database_url = normalise_database_url(database_url)
     engine = create_engine(database_url, pool_size=10, max_overflow=20) if database_url.startswith("postgres") \
         else create_engine(database_url)
 

@@ -3,6 +3,7 @@ HTTP clients (keep-alive connections, one per simulated station or board), seedi
 the statistics. Nothing here is timed by tests: the benchmarks print figures and ratios."""
 from __future__ import annotations
 
+import atexit
 import http.client
 import http.cookiejar
 import os
@@ -94,6 +95,19 @@ def prepare_database(instance: Path, database_url: str | None, active: int, hist
     return env
 
 
+_RUNNING: list["Proc"] = []
+
+
+def stop_all() -> None:
+    """Stops every server a benchmark started and has not stopped (a part that failed half-way): a server
+    left behind would hold its port and, on PostgreSQL, the scheduler's lock for the next run."""
+    for proc in list(_RUNNING):
+        proc.stop()
+
+
+atexit.register(stop_all)
+
+
 class Proc:
     """A server in its own process, started and waited for ("is serving at"), its output drained."""
 
@@ -101,6 +115,7 @@ class Proc:
         self.port = free_port()
         self.proc = subprocess.Popen([sys.executable, *args, "--port", str(self.port)], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _RUNNING.append(self)
         tail = []
         for line in self.proc.stdout:
             tail = (tail + [line])[-20:]
@@ -118,6 +133,10 @@ class Proc:
         return float("nan")
 
     def stop(self):
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        if self.proc.poll() is not None:
+            return
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(timeout=30)

@@ -80,6 +80,7 @@ def seed(active_jobs: int, history_orders: int, *, seed_value: int = 1) -> None:
         made += n
     flush()
     db.session.add(Counter(name="order", value=100000 + order_id))
+    advance_sequences(Order, Job, Event)
     db.session.commit()
 
 
@@ -117,5 +118,19 @@ def add_orders(count: int, *, stage: str = "received", jobs_per_order: int = 1, 
     for model, rows in ((Order, orders), (Job, jobs), (Event, events), (StageStay, stays)):
         for k in range(0, len(rows), CHUNK):
             db.session.execute(insert(model), rows[k:k + CHUNK])
+    advance_sequences(Order, Job, Event)
     db.session.commit()
     return codes
+
+
+def advance_sequences(*models) -> None:
+    """PostgreSQL: the rows above were given their ids, so the tables' id sequences did not move; set each
+    past the largest id, or the app's next insert collides with a seeded row. (SQLite needs nothing.)"""
+    if db.engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    for model in models:
+        table = model.__tablename__
+        db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"))

@@ -12,6 +12,8 @@ from sqlalchemy import insert
 from tracker.extensions import db
 from tracker.models import Counter, Event, Job, Order, Scan, Shipment, User
 
+from .seed import advance_sequences
+
 METHODS = ("dtg", "dtf", "screen", "embroidery")
 CHANNELS = ("manual", "shopify", "etsy", "csv")
 CARRIERS = (("ups", "Ground"), ("usps", "Priority Mail"), ("fedex", "Home Delivery"))
@@ -117,5 +119,6 @@ def seed_history(orders: int, *, days: int = 365, seed_value: int = 7) -> dict:
     counts["StageStay"] = rebuild_all(db.session.connection())
     if db.session.get(Counter, "order") is None:
         db.session.add(Counter(name="order", value=100000 + ids["order"]))
+    advance_sequences(Order, Job, Event, Scan, Shipment)
     db.session.commit()
     return counts

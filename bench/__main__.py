@@ -18,6 +18,7 @@ import hmac
 import json
 import random
 import re
+import signal
 import statistics
 import sys
 import tempfile
@@ -151,7 +152,9 @@ def board_part(table: Table, tmp: Path, database_url: str | None, quick: bool, m
                 settle(c)
                 _, body = c.get("/board/columns")
                 version = re.search(rb'id="board-version" name="v" value="([\d.]+)"', body).group(1).decode()
-                full = timed(lambda: c.get("/board/columns"), n)
+                # The board page itself: always rendered in full (the columns' poll may be answered from
+                # the render the boards share for a second, which would time a copy, not a render).
+                full = timed(lambda: c.get("/"), n)
                 status, _ = c.get(f"/board/columns?v={version}")
                 check = timed(lambda: c.get(f"/board/columns?v={version}"), n * 3) if status == 204 else []
                 if active == actives[-1]:
@@ -162,7 +165,7 @@ def board_part(table: Table, tmp: Path, database_url: str | None, quick: bool, m
             p95 = pct(full, 95)
             renders[(active, history)] = statistics.median(full)
             aimed = active == 2000 and history == 100_000
-            table.add("board", f"render p95, {case}", p95, "ms",
+            table.add("board", f"full render p95, {case}", p95, "ms",
                       aim=f"< {AIMS['board_ms']} ms" if aimed else None, met=(p95 < AIMS["board_ms"]) if aimed else None)
             if check:
                 table.add("board", f"unchanged check p50, {case}", statistics.median(check), "ms")
@@ -312,6 +315,7 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", help="PostgreSQL URL to run against instead of SQLite (it is wiped)")
     parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the servers it started stop too (atexit)
     parts = args.only or list(PARTS)
     db_name = "PostgreSQL" if args.database_url else "SQLite"
     table = Table()

@@ -67,3 +67,42 @@ def test_board_shows_the_open_alert_count_and_the_alerts_page_lists_them(app, cl
     assert "1 alert needs someone" in board
     page = client.get("/alerts").get_data(as_text=True)
     assert "longer than its 4 h" in page and "A1001" in page
+
+
+def _statements(run) -> int:
+    """How many SQL statements `run()` sends."""
+    from sqlalchemy import event
+
+    seen = []
+    listener = lambda *args: seen.append(1)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
+SWEEPS = ("stall-sweep", "risk-sweep", "delay-notices")
+
+
+def _second_round(clock, new_orders: int) -> dict[str, int]:
+    """Adds orders that will stall and be at risk, runs the sweeps once (they raise what is new), then
+    counts the statements of the next round, which only confirms what is open."""
+    for _ in range(new_orders):
+        make_order(due_date=dt.date(2026, 3, 3))
+    db.session.commit()
+    clock.shift(dt.timedelta(hours=5))
+    for name in SWEEPS:
+        run_job(name)
+    return {name: _statements(lambda n=name: run_job(n)) for name in SWEEPS}
+
+
+def test_the_sweeps_cost_does_not_grow_with_the_number_of_stalls_already_raised(ctx):
+    # Each sweep reads what it needs in batches: with thousands of stalled jobs (their alerts open from
+    # the last round) it must not ask the database once per job (that took seconds every five minutes).
+    with time_machine.travel(T0, tick=False) as clock:
+        few = _second_round(clock, 3)
+        many = _second_round(clock, 9)  # 12 stalled and at risk now
+        assert len(open_alerts()) == 12
+    assert few == many, (few, many)

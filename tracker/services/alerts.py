@@ -33,6 +33,15 @@ def raise_alert_once(kind: str, key: str, *, message: str, since: dt.datetime, o
     return alert, True
 
 
+def existing_keys(keys: list[str]) -> set[str]:
+    """Which of these alert keys are stored (open or closed), a few hundred per indexed read: a sweep
+    over thousands of stalled jobs asks once, not once per job."""
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        found.update(db.session.scalars(select(Alert.key).where(Alert.key.in_(keys[i:i + 500]))))
+    return found
+
+
 def close_alerts_except(kind: str, keep: set[str], *, now: dt.datetime | None = None) -> int:
     """Closes every open alert of `kind` whose key is not in `keep` (its condition has ended)."""
     now = now or utcnow()
@@ -162,6 +171,8 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
     stage's SLA, counted in the shop's business hours when it has a [calendar]. The key holds the time
     the stage was entered, so a job that moves closes its alert and a later stall of the same job raises
     a new one. A newly stalled rush order is mailed to the managers at once."""
+    from sqlalchemy.orm import contains_eager
+
     from ..domain.lifecycle import CANCELLED
     from ..domain.sla import stall_cutoff
     from ..models import Job, Order
@@ -177,7 +188,7 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
         if cutoff is None:
             continue
         if stage.scope == "job":
-            rows = db.session.scalars(select(Job).join(Order, Job.order_id == Order.id).where(
+            rows = db.session.scalars(select(Job).join(Job.order).options(contains_eager(Job.order)).where(
                 Job.stage == stage.key, Job.stage_entered_at < cutoff, Order.stage != CANCELLED))
             found = [(f"stall:job:{job.id}:{stage.key}:{job.stage_entered_at.isoformat()}", job.order, job,
                       job.code, job.stage_entered_at) for job in rows]
@@ -185,8 +196,11 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
             rows = db.session.scalars(select(Order).where(Order.stage == stage.key, Order.stage_entered_at < cutoff))
             found = [(f"stall:order:{order.id}:{stage.key}:{order.stage_entered_at.isoformat()}", order, None,
                       order.code, order.stage_entered_at) for order in rows]
+        known = existing_keys([f[0] for f in found])
         for key, order, job, code, entered in found:
             keep.add(key)
+            if key in known:
+                continue
             alert, new = raise_alert_once(
                 "stall", key, since=entered, order_id=order.id, job_id=job.id if job else None, stage=stage.key,
                 message=f"{code} has been in {stage.label} longer than its {stage.sla_hours:g} h")
@@ -221,6 +235,8 @@ def risk_sweep(now: dt.datetime | None = None) -> dict:
         .options(selectinload(Order.jobs))))
     keep: set[str] = set()
     raised = 0
+    # Which orders' alerts are stored already, read in a few batches rather than once per order.
+    known = existing_keys([f"at_risk:{o.id}:{o.due_date.isoformat()}" for o in orders])
     if orders:
         typical = typical_stage_hours(lc, calendar, now)
         transit = typical_transit_hours(None, now)
@@ -240,6 +256,8 @@ def risk_sweep(now: dt.datetime | None = None) -> dict:
                     keep.add(key)
                 continue
             keep.add(key)
+            if key in known:
+                continue
             job = next((j for j in order.jobs if j.code == risk.code), None)
             _, new = raise_alert_once(
                 "at_risk", key, since=now, order_id=order.id, job_id=job.id if job else None, stage=risk.stage,

@@ -252,30 +252,48 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
     history = EstimateHistory(now)  # the shop's typical times, read once for all the orders
     orders = db.session.scalars(select(Order).where(Order.stage.not_in([CANCELLED, FINAL_STAGE]))
                                 .options(selectinload(Order.jobs), selectinload(Order.shipments)))
+    due: list[tuple[Order, str, str, str]] = []  # (order, what to tell, notice key, which count)
     for order in orders:
         if order.stage not in lc or lc.get(order.stage).mover != "people":
             continue
         est = public_estimate(order, now, history)
         if est is not None and est.late:
-            reason = (f"Your order is now expected {est.date:%a %b %d}, after the "
-                      f"{est.promised:%a %b %d} we promised.")
-            if _first_delay(order, "estimate-late") and send_delay_notice(order, reason, key="estimate-late"):
-                sent["estimate"] += 1
+            due.append((order, f"Your order is now expected {est.date:%a %b %d}, after the "
+                               f"{est.promised:%a %b %d} we promised.", "estimate-late", "estimate"))
             continue
         for job in order.jobs:
             if job.stage in lc and lc.get(job.stage).scope == "job" and \
                     is_stalled(lc.get(job.stage).sla_hours, job.stage_entered_at, now,
                                current_settings().sla_calendar):
                 words = CUSTOMER_WORDS.get(job.stage, lc.label(job.stage)).lower()
-                key = f"stall:{job.stage}"
-                if _first_delay(order, key) and send_delay_notice(
-                        order, f"One of your items is taking longer than usual ({words}). We are on it.", key=key):
-                    sent["stall"] += 1
+                due.append((order, f"One of your items is taking longer than usual ({words}). We are on it.",
+                            f"stall:{job.stage}", "stall"))
                 break
+    # Each notice once (on any channel): which were queued before is read in a few batches, not per order.
+    queued = _queued_keys([_delay_key(channel, order, key) for order, _, key, _ in due for channel in CHANNELS])
+    for order, reason, key, count in due:
+        if any(_delay_key(channel, order, key) in queued for channel in CHANNELS):
+            continue
+        if send_delay_notice(order, reason, key=key):
+            sent[count] += 1
     db.session.flush()
     return sent
 
 
-def _first_delay(order: Order, key: str) -> bool:
-    """True when no delay notice with this key was queued for the order yet (on any channel)."""
-    return all(_existing(f"{channel}:delay:{order.id}:{key}"[:160]) is None for channel in ("email", "webhook"))
+CHANNELS = ("email", "webhook")
+
+
+def _delay_key(channel: str, order: Order, key: str) -> str:
+    return f"{channel}:delay:{order.id}:{key}"[:160]
+
+
+def _queued_keys(keys: list[str]) -> set[str]:
+    from sqlalchemy import select
+
+    from ..models import OutboxMessage
+
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        found.update(db.session.scalars(select(OutboxMessage.dedupe_key)
+                                        .where(OutboxMessage.dedupe_key.in_(keys[i:i + 500]))))
+    return found

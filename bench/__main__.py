@@ -91,7 +91,7 @@ def scans_part(table: Table, tmp: Path, database_url: str | None, quick: bool) -
     server = Server(env)
     base = Baseline(baseline_url(tmp, database_url), env)
     try:
-        c = Client(server.base)
+        c = Client(server)
         c.login()
         settle(c)  # the scheduler's first round over: measure the steady state
         headers = {"Cookie": c.cookie_header(), "X-CSRFToken": c.csrf("/scan/art-desk"),
@@ -146,7 +146,7 @@ def board_part(table: Table, tmp: Path, database_url: str | None, quick: bool, m
                 have = active
             server = Server(env)
             try:
-                c = Client(server.base)
+                c = Client(server)
                 c.login()
                 c.get("/")
                 settle(c)
@@ -212,7 +212,7 @@ def webhooks_part(table: Table, tmp: Path, database_url: str | None, quick: bool
 
     server = Server(env)
     base = Baseline(baseline_url(tmp, database_url), env)
-    watch = Client(server.base)
+    watch = Client(server)
     try:
         settle(watch)  # the scheduler's first round over: measure the steady state
         for round_, concurrency in enumerate((8, 32)):
@@ -259,7 +259,7 @@ def public_part(table: Table, tmp: Path, database_url: str | None, quick: bool) 
     server = Server(env)
     base = Baseline(baseline_url(tmp, database_url), env, rows=history)
     try:
-        ours_client = Client(server.base)
+        ours_client = Client(server)
         ours_client.login()
         settle(ours_client)
         c = Client(base.base)

@@ -112,7 +112,10 @@ class Proc:
     """A server in its own process, started and waited for ("is serving at"), its output drained."""
 
     def __init__(self, args: list[str], env: dict):
+        import datetime as dt
+
         self.port = free_port()
+        self.started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # /healthz has whole seconds
         self.proc = subprocess.Popen([sys.executable, *args, "--port", str(self.port)], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         _RUNNING.append(self)
@@ -158,8 +161,9 @@ class Baseline(Proc):
 class Client:
     """A browser-like client (cookies) on urllib: logging in, reading pages."""
 
-    def __init__(self, base: str):
-        self.base = base
+    def __init__(self, base: str | Proc):
+        self.server_started_at = getattr(base, "started_at", None)
+        self.base = getattr(base, "base", base)
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
@@ -233,17 +237,24 @@ def summary(elapsed: float, lat: list[float], statuses: list[int]) -> dict:
             "p95": pct(lat, 95), "p99": pct(lat, 99), "errors": sum(1 for s in statuses if s >= 400)}
 
 
-def settle(c: Client, seconds: float = 180) -> None:
-    """Waits for the scheduler's first round (the sweeps raise alerts, which the board's version counts)
-    so the unchanged-board check measures an unchanged board."""
+def settle(c: Client, seconds: float = 600) -> None:
+    """Waits for the scheduler's first round in this server (the sweeps raise alerts, which the board's
+    version counts, and take seconds with thousands of active jobs) so the figures are the steady state.
+    The job rows stay in the database across servers, so a round counts only if it finished after this
+    server started."""
+    import datetime as dt
     import json
 
+    started = c.server_started_at
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         _, body = c.get("/healthz")
         jobs = json.loads(body)["scheduler"]["jobs"]
-        if all(jobs.get(name, {}).get("runs") for name in ("stall-sweep", "risk-sweep", "end-of-day", "carrier-alerts",
-                                                           "delay-notices")):
+        finished = [jobs.get(name, {}).get("last_finished_at") for name in SWEEPS]
+        if all(f and dt.datetime.fromisoformat(f) >= started for f in finished):
             return
         time.sleep(0.2)  # polling the server's own progress, not timing anything
     raise SystemExit("the scheduler's first round did not finish")
+
+
+SWEEPS = ("stall-sweep", "risk-sweep", "end-of-day", "carrier-alerts", "delay-notices")

@@ -175,7 +175,7 @@ def run(seconds: float, stations: int, boards: int, database_url: str | None, ac
                 shares[key] = waiting.get(before, [])[n::len(keys)]
         server = Server(env)
         try:
-            staff = Client(server.base)
+            staff = Client(server)
             staff.login("bench", "bench-password")  # one login; every thread shows the same session cookie
             _, page = staff.get("/scan")
             csrf = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()

@@ -81,7 +81,7 @@ def baseline_url(tmp: Path, database_url: str | None) -> str:
 # -- scans -------------------------------------------------------------------------------------------
 
 def scans_part(table: Table, tmp: Path, database_url: str | None, quick: bool) -> None:
-    levels = ((1, 100), (8, 400), (32, 800)) if quick else ((1, 400), (8, 2000), (32, 4000))
+    levels = ((1, 100), (8, 240), (32, 480)) if quick else ((1, 400), (8, 2000), (32, 4000))
     instance, url = database_for(tmp, "scans", database_url)
     env = app_env(instance, database_url)
     total = WARMUP + sum(n for _, n in levels)
@@ -179,7 +179,7 @@ def board_part(table: Table, tmp: Path, database_url: str | None, quick: bool, m
 # -- webhooks ----------------------------------------------------------------------------------------
 
 def webhooks_part(table: Table, tmp: Path, database_url: str | None, quick: bool) -> None:
-    total = 2000 if quick else 10_000
+    total = 1000 if quick else 10_000
     instance, _ = database_for(tmp, "webhooks", database_url)
     env = app_env(instance, database_url)
     in_app(env, "    from bench.seed import seed\n    seed(100, 0)\n", wipe=True)
@@ -283,7 +283,7 @@ def public_part(table: Table, tmp: Path, database_url: str | None, quick: bool) 
 def reports_part(table: Table, tmp: Path, database_url: str | None, quick: bool) -> None:
     import datetime as dt
 
-    history = 10_000 if quick else 100_000
+    history = 5_000 if quick else 100_000
     ranges = (28,) if quick else (7, 28)
     n = 3 if quick else 5
     instance, _ = database_for(tmp, "reports", database_url)
@@ -311,7 +311,7 @@ def reports_part(table: Table, tmp: Path, database_url: str | None, quick: bool)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Inktrail benchmarks (real server, real HTTP on loopback).")
-    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute or two")
+    parser.add_argument("--quick", action="store_true", help="a smaller run, about a minute")
     parser.add_argument("--database-url", help="PostgreSQL URL to run against instead of SQLite (it is wiped)")
     parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
     args = parser.parse_args(argv)

@@ -125,7 +125,8 @@ def add_orders(count: int, *, stage: str = "received", jobs_per_order: int = 1, 
 
 def advance_sequences(*models) -> None:
     """PostgreSQL: the rows above were given their ids, so the tables' id sequences did not move; set each
-    past the largest id, or the app's next insert collides with a seeded row. (SQLite needs nothing.)"""
+    past the largest id, or the app's next insert collides with a seeded row; and analyse the tables.
+    (SQLite needs nothing.)"""
     if db.engine.dialect.name != "postgresql":
         return
     from sqlalchemy import text
@@ -134,3 +135,6 @@ def advance_sequences(*models) -> None:
         table = model.__tablename__
         db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                 f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"))
+        # The planner's statistics, as autovacuum would have them in a shop that grew to this size: read
+        # at once after a bulk load, a table still looks empty to the planner.
+        db.session.execute(text(f"ANALYZE {table}"))

@@ -4,6 +4,7 @@ scan moves nothing."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
@@ -118,7 +119,11 @@ def test_api_scans_answer_fuzzed_bodies_with_ok_or_a_clear_4xx(app, client, orde
     elif how == "text":
         resp = client.post("/api/scans", data=json.dumps(body), headers={**headers, "Content-Type": "text/plain"})
     elif how == "form":
-        resp = client.post("/api/scans", data={"station": "press-1", "code": str(body)[:50]}, headers=headers)
+        # Encoded by hand: a lone surrogate (a broken character) goes out as the bytes a broken client
+        # would send, where the test client's own encoding would refuse it before any request is made.
+        form = urlencode({"station": "press-1", "code": str(body)[:50]}, encoding="utf-8", errors="surrogatepass")
+        resp = client.post("/api/scans", data=form,
+                           headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
     else:
         raw = data.draw(st.binary(max_size=200), "raw")
         resp = client.post("/api/scans", data=raw, headers={**headers, "Content-Type": "application/json"})
@@ -131,6 +136,17 @@ def test_api_scans_answer_fuzzed_bodies_with_ok_or_a_clear_4xx(app, client, orde
         assert after[1] == before[1]  # no order or job moved
         if resp.status_code == 400 or resp.status_code == 404:
             assert after == before  # an unusable request stores nothing at all
+
+
+def test_a_form_body_with_a_broken_character_gets_a_clear_refusal(app, client, orders):
+    # Found by the fuzz test above: a lone surrogate in a form body (sent as its raw bytes).
+    headers = {"Authorization": f"Bearer {api_token(app, 'operator')}",
+               "Content-Type": "application/x-www-form-urlencoded"}
+    before = state(app)
+    resp = client.post("/api/scans", data=b"station=press-1&code=%ED%A0%80", headers=headers)
+    assert_clear_refusal(resp)
+    assert resp.status_code >= 400 and resp.get_json()["ok"] is False
+    assert state(app) == before
 
 
 @fuzz(300)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Alert, utcnow
 from . import fits_id
+from .rows import stored_keys
 
 
 def raise_alert(kind: str, key: str, *, message: str, since: dt.datetime, order_id: int | None = None,
@@ -31,15 +32,6 @@ def raise_alert_once(kind: str, key: str, *, message: str, since: dt.datetime, o
     db.session.add(alert)
     db.session.flush()
     return alert, True
-
-
-def existing_keys(keys: list[str]) -> set[str]:
-    """Which of these alert keys are stored (open or closed), a few hundred per indexed read: a sweep
-    over thousands of stalled jobs asks once, not once per job."""
-    found: set[str] = set()
-    for i in range(0, len(keys), 500):
-        found.update(db.session.scalars(select(Alert.key).where(Alert.key.in_(keys[i:i + 500]))))
-    return found
 
 
 def close_alerts_except(kind: str, keep: set[str], *, now: dt.datetime | None = None) -> int:
@@ -196,7 +188,7 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
             rows = db.session.scalars(select(Order).where(Order.stage == stage.key, Order.stage_entered_at < cutoff))
             found = [(f"stall:order:{order.id}:{stage.key}:{order.stage_entered_at.isoformat()}", order, None,
                       order.code, order.stage_entered_at) for order in rows]
-        known = existing_keys([f[0] for f in found])
+        known = stored_keys(Alert.key, [f[0] for f in found])  # read in batches, not once per job
         for key, order, job, code, entered in found:
             keep.add(key)
             if key in known:
@@ -236,7 +228,7 @@ def risk_sweep(now: dt.datetime | None = None) -> dict:
     keep: set[str] = set()
     raised = 0
     # Which orders' alerts are stored already, read in a few batches rather than once per order.
-    known = existing_keys([f"at_risk:{o.id}:{o.due_date.isoformat()}" for o in orders])
+    known = stored_keys(Alert.key, [f"at_risk:{o.id}:{o.due_date.isoformat()}" for o in orders])
     if orders:
         typical = typical_stage_hours(lc, calendar, now)
         transit = typical_transit_hours(None, now)

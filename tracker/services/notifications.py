@@ -75,6 +75,14 @@ def event_id(dedupe_key: str) -> str:
     return "evt_" + hashlib.sha256(dedupe_key.encode()).hexdigest()[:24]
 
 
+CHANNELS = ("email", "webhook")
+
+
+def message_key(channel: str, kind: str, order_id: int, dedupe: str = "") -> str:
+    """The outbox key of one notification on one channel: each occurrence is queued once."""
+    return (f"{channel}:{kind}:{order_id}" + (f":{dedupe}" if dedupe else ""))[:160]
+
+
 def notify(order: Order, kind: str, *, dedupe: str = "", context: dict | None = None) -> list:
     """Queues this notification once per channel (e-mail to the customer when the order has an address
     and mail is set up; the shop's webhook when set up). `dedupe` names the occurrence within the order
@@ -85,11 +93,10 @@ def notify(order: Order, kind: str, *, dedupe: str = "", context: dict | None = 
     if not cfg.get("kinds", {}).get(kind, True) or order.id is None:
         return []
     context = dict(context or {})
-    occurrence = f"{kind}:{order.id}" + (f":{dedupe}" if dedupe else "")
     messages = []
     email = cfg.get("email") or {}
     if email.get("enabled") and (order.customer_email or "").strip():
-        key = f"email:{occurrence}"[:160]
+        key = message_key("email", kind, order.id, dedupe)
         msg = _existing(key)
         if msg is None:
             mail = render_email(order, kind, context)
@@ -101,7 +108,7 @@ def notify(order: Order, kind: str, *, dedupe: str = "", context: dict | None = 
     if hook.get("enabled"):
         from ..queries import tracking_url
 
-        key = f"webhook:{occurrence}"[:160]
+        key = message_key("webhook", kind, order.id, dedupe)
         body = {"id": event_id(key), "event": kind, "created_at": utcnow().isoformat(),
                 "order": {"code": order.code, "stage": order.stage, "customer_name": order.customer_name,
                           "customer_email": order.customer_email, "tracking_url": tracking_url(order)},
@@ -244,7 +251,9 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
 
     from ..domain.lifecycle import FINAL_STAGE
     from ..domain.sla import is_stalled
+    from ..models import OutboxMessage
     from ..queries import CUSTOMER_WORDS, EstimateHistory, public_estimate
+    from .rows import stored_keys
 
     now = now or utcnow()
     lc = current_settings().lifecycle
@@ -270,30 +279,14 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
                             f"stall:{job.stage}", "stall"))
                 break
     # Each notice once (on any channel): which were queued before is read in a few batches, not per order.
-    queued = _queued_keys([_delay_key(channel, order, key) for order, _, key, _ in due for channel in CHANNELS])
+    keys = {(order.id, key): [message_key(channel, "delay", order.id, key) for channel in CHANNELS]
+            for order, _, key, _ in due}
+    queued = stored_keys(OutboxMessage.dedupe_key, [k for both in keys.values() for k in both])
     for order, reason, key, count in due:
-        if any(_delay_key(channel, order, key) in queued for channel in CHANNELS):
+        if any(k in queued for k in keys[(order.id, key)]):
             continue
         if send_delay_notice(order, reason, key=key):
             sent[count] += 1
     db.session.flush()
     return sent
 
-
-CHANNELS = ("email", "webhook")
-
-
-def _delay_key(channel: str, order: Order, key: str) -> str:
-    return f"{channel}:delay:{order.id}:{key}"[:160]
-
-
-def _queued_keys(keys: list[str]) -> set[str]:
-    from sqlalchemy import select
-
-    from ..models import OutboxMessage
-
-    found: set[str] = set()
-    for i in range(0, len(keys), 500):
-        found.update(db.session.scalars(select(OutboxMessage.dedupe_key)
-                                        .where(OutboxMessage.dedupe_key.in_(keys[i:i + 500]))))
-    return found

@@ -1,6 +1,10 @@
-"""Inserts that skip rows whose unique key is already stored, in one statement on either database:
-the hot paths that store what arrives from outside (webhook deliveries, carrier events) use it instead of
-a read, a savepoint and an insert for each row.
+"""Rows by their unique key, in bulk, on either database.
+
+- insert_new(): inserts rows unless their key is stored, in one statement: the hot paths that store what
+  arrives from outside (webhook deliveries, carrier events) use it instead of a read, a savepoint and an
+  insert for each row.
+- stored_keys(): which of many keys are stored, a few hundred per indexed read: the sweeps over thousands
+  of jobs ask once, not once per job.
 
 The statement is plain SQL (SQLite 3.35+ and PostgreSQL share INSERT ... ON CONFLICT DO NOTHING RETURNING)
 with typed parameters, built once per table and column set: SQLAlchemy does not cache the compiled form of
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import Table, bindparam, text
+from sqlalchemy import Column, Table, bindparam, select, text
 
 from ..extensions import db
 
@@ -32,3 +36,11 @@ def _statement(table: Table, key: str, columns: tuple[str, ...], returning: str 
         sql += f" RETURNING {quote(returning)}"
     stmt = text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
     return stmt.columns(table.c[returning]) if returning else stmt
+
+
+def stored_keys(column: Column, keys: list[str], chunk: int = 500) -> set[str]:
+    """The ones of `keys` stored in `column` (a unique, indexed key column), read `chunk` at a time."""
+    found: set[str] = set()
+    for i in range(0, len(keys), chunk):
+        found.update(db.session.scalars(select(column).where(column.in_(keys[i:i + chunk]))))
+    return found

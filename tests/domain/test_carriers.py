@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tracker.domain.carriers import (CARRIER_NAMES, CARRIERS, detect_carrier, label_tracking_number,
-                                     looks_like_tracking, normalise_tracking, tracking_url)
+                                     looks_like_tracking, normalise_tracking, tracking_url, valid_tracking)
 
 UPS = ["1Z999AA10123456784", "1Z879E930346834440", "1ZA2B8430352689377"]
 USPS = [
@@ -120,6 +120,13 @@ def test_not_tracking(text):
 def test_normalise_tracking():
     assert normalise_tracking(" 1z 999-aa1\t0123456784 ") == "1Z999AA10123456784"
     assert normalise_tracking(None) == ""
+
+
+@pytest.mark.parametrize("number,valid", [
+    ("1Z999AA10123456784", True), ("A", True), ("9" * 64, True), ("", False), ("9" * 65, False),
+    ("1Z999\x00AA1", False), ("1Z\ud800", False), ("1Z999.AA1", False), ("ÄB12", False)])
+def test_a_tracking_number_is_1_to_64_letters_and_digits(number, valid):
+    assert valid_tracking(number) is valid
 
 
 @pytest.mark.parametrize("carrier,number,url", [

@@ -31,6 +31,16 @@ def normalise_tracking(text: str) -> str:
     return re.sub(r"[\s-]+", "", (text or "")).upper()
 
 
+# A tracking number as the refusals describe it: 1 to 64 letters and digits (so no NUL, which PostgreSQL
+# refuses, no lone surrogate, which no database can encode, and no other character).
+TRACKING_NUMBER_RE = re.compile(r"[A-Z0-9]{1,64}")
+
+
+def valid_tracking(number: str) -> bool:
+    """A normalised tracking number (normalise_tracking) of 1 to 64 letters and digits."""
+    return TRACKING_NUMBER_RE.fullmatch(number) is not None
+
+
 def label_tracking_number(scanned: str) -> str:
     """The tracking number inside what a scanner read off a shipping label."""
     text = (scanned or "").strip()

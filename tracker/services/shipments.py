@@ -1,20 +1,13 @@
 """Shipments (parcels) of an order. Carrier tracking (webhooks, polling) builds on this."""
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select, update
 
-from ..domain.carriers import CARRIER_NAMES, CARRIERS, detect_carrier, normalise_tracking
+from ..domain.carriers import CARRIER_NAMES, CARRIERS, detect_carrier, normalise_tracking, valid_tracking
 from ..domain.lifecycle import MoveRefused
 from ..extensions import db
 from ..models import Order, Shipment
 from .orders import Actor, record_note
-
-
-# What the refusal says, checked as it says: a NUL (PostgreSQL refuses it), a lone surrogate (no database
-# can encode it) or any other character is no tracking number.
-_TRACKING_RE = re.compile(r"[A-Z0-9]{1,64}")
 
 
 def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: str, carrier: str | None = None,
@@ -22,7 +15,7 @@ def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: st
     """Links a parcel to the order. It does not move the order: the ship-out check (a scan, or a move on
     the board) marks it labelled, and the carrier's first scan moves it on from wherever it is."""
     number = normalise_tracking(tracking_number)
-    if not _TRACKING_RE.fullmatch(number):
+    if not valid_tracking(number):
         raise MoveRefused("a tracking number is 1 to 64 letters and digits")
     carrier = carrier or detect_carrier(number) or "other"
     if carrier not in CARRIERS:
@@ -50,7 +43,7 @@ def replace_tracking_number(shipment: Shipment, new_number: str, *, actor: Actor
     from ..models import TrackingEvent
 
     number = normalise_tracking(new_number)
-    if not _TRACKING_RE.fullmatch(number):
+    if not valid_tracking(number):
         raise MoveRefused("a tracking number is 1 to 64 letters and digits")
     old = shipment.tracking_number
     if number == old:

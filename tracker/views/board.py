@@ -89,18 +89,18 @@ def _shared_renders() -> SharedRenders:
     return current_app.extensions.setdefault("inktrail_board_renders", SharedRenders())
 
 
-def _render_columns(filters: BoardFilters) -> tuple[str, str]:
-    """Renders the columns now; returns (version, html) and offers them to the other boards."""
-    state = _state()
+def _render_columns(filters: BoardFilters, state: dict | None = None) -> str:
+    """Renders the columns now and offers the render to the other boards."""
+    state = state or _state()
     html = render_template("board/_columns.html", columns=board_columns(filters), filters=filters, partial=True,
                            **state)
     _shared_renders().put(_render_key(filters), state["version"], html)
-    return state["version"], html
+    return html
 
 
 def _columns_response(filters: BoardFilters, status: int = 200, error: str | None = None, info: str | None = None,
                       html: str | None = None):
-    resp = make_response(html if html is not None else _render_columns(filters)[1], status)
+    resp = make_response(html if html is not None else _render_columns(filters), status)
     query = urlencode(filters.as_args())
     resp.headers["HX-Replace-Url"] = url_for("board.index") + (f"?{query}" if query else "")
     if error or info:
@@ -164,18 +164,17 @@ def local_time(value) -> str:
 @bp.get("/board/columns")
 @role_required("operator")
 def columns():
-    seen = request.args.get("v", "")
-    if seen and seen == _state()["version"]:
+    seen, state = request.args.get("v", ""), _state()
+    if seen and seen == state["version"]:
         return "", 204
     filters = filters_from(request.args)
-    reuse = current_app.config.get("BOARD_RENDER_REUSE_SECONDS", RENDER_REUSE_SECONDS)
-    shared = _shared_renders().get(_render_key(filters), reuse) if reuse > 0 else None
-    if shared is not None:
-        version, html = shared
-        if seen == version:  # this board shows that render already; the next poll brings the newer one
-            return "", 204
-        return _columns_response(filters, html=html)
-    return _columns_response(filters)
+    shared = _shared_renders().get(_render_key(filters), RENDER_REUSE_SECONDS)
+    if shared is None:
+        return _columns_response(filters, html=_render_columns(filters, state))
+    version, html = shared
+    if seen == version:  # this board shows that render already; the next poll brings the newer one
+        return "", 204
+    return _columns_response(filters, html=html)
 
 
 @bp.post("/board/move")

@@ -120,8 +120,14 @@ class Order(db.Model):
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[Optional[str]] = mapped_column(String(254))
     customer_phone: Mapped[Optional[str]] = mapped_column(String(40))
+    # The ship-to address. Staff pages and label purchases only: public pages show none of it.
+    ship_name: Mapped[Optional[str]] = mapped_column(String(200))
+    ship_company: Mapped[Optional[str]] = mapped_column(String(200))
+    ship_street1: Mapped[Optional[str]] = mapped_column(String(200))
+    ship_street2: Mapped[Optional[str]] = mapped_column(String(200))
     ship_city: Mapped[Optional[str]] = mapped_column(String(100))
     ship_region: Mapped[Optional[str]] = mapped_column(String(100))
+    ship_postal: Mapped[Optional[str]] = mapped_column(String(20))
     ship_country: Mapped[Optional[str]] = mapped_column(String(2))
     due_date: Mapped[Optional[dt.date]] = mapped_column(Date)
     rush: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -144,6 +150,11 @@ class Order(db.Model):
     shipments: Mapped[list["Shipment"]] = relationship(back_populates="order", order_by="Shipment.id")
     events: Mapped[list["Event"]] = relationship(back_populates="order", order_by="Event.id",
                                                  viewonly=True)
+
+    @property
+    def live_shipments(self) -> list["Shipment"]:
+        """The parcels on their way to the customer: not return labels, not voided labels."""
+        return [s for s in self.shipments if not s.is_return and s.voided_at is None]
 
     @validates("public_token")
     def _keep_token_digest(self, _key, token):
@@ -263,6 +274,7 @@ class StationState(db.Model):
     station: Mapped[str] = mapped_column(String(40), primary_key=True)
     pending_order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"))
     pending_since: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    package: Mapped[Optional[str]] = mapped_column(String(40))  # the package preset last picked there
 
 
 class Event(db.Model):
@@ -347,10 +359,58 @@ class Shipment(db.Model):
     # tracking number last sent there, so a changed number is sent again.
     marketplace_ref: Mapped[Optional[str]] = mapped_column(String(200))
     marketplace_number: Mapped[Optional[str]] = mapped_column(String(64))
+    # A return label (the customer sends the parcel back): its events never move the order.
+    is_return: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A label voided (refund asked of the provider): no longer followed, shown crossed out.
+    voided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     order: Mapped[Order] = relationship(back_populates="shipments")
     events: Mapped[list["TrackingEvent"]] = relationship(back_populates="shipment",
                                                          order_by="TrackingEvent.occurred_at")
+
+
+class LabelPurchase(db.Model):
+    """A label bought (or being bought) through a provider: the rates quoted, the one picked, and the
+    purchase. `key` is the purchase's idempotency key, stored before the provider is asked to buy, so a
+    double click or a retry after a lost answer never buys a second label (services/postage.py)."""
+
+    __tablename__ = "label_purchases"
+    __table_args__ = (Index("ix_label_purchases_order", "order_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    key: Mapped[Optional[str]] = mapped_column(String(120), unique=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    is_return: Mapped[bool] = mapped_column(Boolean, default=False)
+    package: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the package quoted
+    quote_ref: Mapped[str] = mapped_column(String(100))  # the provider's shipment id
+    rates: Mapped[str] = mapped_column(Text, default="[]")  # JSON: the rates quoted
+    label_format: Mapped[str] = mapped_column(String(10), default="zpl")  # the file asked for
+    # quoted -> buying -> bought -> voided; buying with claimed_at NULL: the answer was lost (resolved
+    # with the provider before anything else is bought on this order).
+    status: Mapped[str] = mapped_column(String(20), default="quoted")
+    rate_id: Mapped[Optional[str]] = mapped_column(String(100))
+    carrier: Mapped[Optional[str]] = mapped_column(String(20))
+    service: Mapped[Optional[str]] = mapped_column(String(100))
+    amount: Mapped[Optional[str]] = mapped_column(String(20))
+    currency: Mapped[Optional[str]] = mapped_column(String(3))
+    delivery_days: Mapped[Optional[int]] = mapped_column(Integer)
+    purchase_ref: Mapped[Optional[str]] = mapped_column(String(100))  # what a refund names
+    tracking_number: Mapped[Optional[str]] = mapped_column(String(64))
+    label_url: Mapped[Optional[str]] = mapped_column(String(1000))
+    shipment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shipments.id"))
+    printer: Mapped[Optional[str]] = mapped_column(String(40))
+    station: Mapped[Optional[str]] = mapped_column(String(40))
+    requested_by: Mapped[Optional[str]] = mapped_column(String(80))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    refund_status: Mapped[Optional[str]] = mapped_column(String(20))  # submitted, refunded, rejected
+    claimed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    bought_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    voided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    order: Mapped[Order] = relationship()
+    shipment: Mapped[Optional["Shipment"]] = relationship()
 
 
 class TrackingEvent(db.Model):

@@ -41,6 +41,8 @@ class Station:
     name: str
     moves_to: str
     printer: str | None = None
+    buy_labels: bool = False       # at the ship-out check: scanning a packed order buys and prints its label
+    package: str | None = None     # the package preset it starts with (then the last one picked there)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class Settings:
     security: dict[str, Any] = field(default_factory=lambda: _security({}))
     # [backup]: the nightly backup's folder (None: instance/backups), time and retention.
     backup: dict[str, Any] = field(default_factory=lambda: _backup({}))
+    # [[packages]] by name (domain.postage.Package) and [shipping] (label buying).
+    packages: dict[str, Any] = field(default_factory=dict)
+    shipping: dict[str, Any] = field(default_factory=lambda: _shipping({}, {}, {}, {}))
 
     @property
     def sla_calendar(self) -> BusinessCalendar:
@@ -256,7 +261,7 @@ def _stages(raw: dict) -> Lifecycle:
         raise ConfigError(f"config: stages: {exc}") from None
 
 
-def _stations(raw: dict, lifecycle: Lifecycle, printers: dict) -> dict[str, Station]:
+def _stations(raw: dict, lifecycle: Lifecycle, printers: dict, packages: dict | None = None) -> dict[str, Station]:
     rows = raw.get("stations", [])
     if not isinstance(rows, list):
         _fail("stations", "must be a list of [[stations]] tables")
@@ -265,7 +270,7 @@ def _stations(raw: dict, lifecycle: Lifecycle, printers: dict) -> dict[str, Stat
     for i, row in enumerate(rows):
         where = f"stations[{i}]"
         row = _table(row, where)
-        _only(row, {"key", "name", "moves_to", "printer"}, where)
+        _only(row, {"key", "name", "moves_to", "printer", "buy_labels", "package"}, where)
         key = _str(row, "key", where, required=True, pattern=KEY_RE)
         if key in stations:
             _fail(f"{where}.key", f"station {key!r} is listed twice")
@@ -275,7 +280,14 @@ def _stations(raw: dict, lifecycle: Lifecycle, printers: dict) -> dict[str, Stat
         printer = _str(row, "printer", where)
         if printer is not None and printer not in printers:
             _fail(f"{where}.printer", f"no printer named {printer!r} in [printers]")
-        stations[key] = Station(key, _str(row, "name", where, key), moves_to, printer)
+        buy_labels = _bool(row, "buy_labels", where, False)
+        if buy_labels and moves_to != "labeled":
+            _fail(f"{where}.buy_labels", "labels are bought at the ship-out check: a station with "
+                                         "moves_to = \"labeled\"")
+        package = _str(row, "package", where)
+        if package is not None and package not in (packages or {}):
+            _fail(f"{where}.package", f"no package preset named {package!r} in [[packages]]")
+        stations[key] = Station(key, _str(row, "name", where, key), moves_to, printer, buy_labels, package)
     return stations
 
 
@@ -537,6 +549,72 @@ def _alerts(raw: dict) -> dict:
     }
 
 
+def _packages(raw: dict) -> dict:
+    """[[packages]]: the boxes and mailers the shop ships in (name, weight in ounces, sides in inches)."""
+    from .domain.postage import MAX_SIDE_IN, MAX_WEIGHT_OZ, Package
+
+    rows = raw.get("packages", [])
+    if not isinstance(rows, list):
+        _fail("packages", "must be a list of tables: write each preset as [[packages]]")
+    out: dict = {}
+    for i, row in enumerate(rows):
+        where = f"packages[{i}]"
+        row = _table(row, where)
+        _only(row, {"name", "weight_oz", "length_in", "width_in", "height_in"}, where)
+        name = _str(row, "name", where, required=True)
+        if len(name) > 40:
+            _fail(f"{where}.name", "must be 40 characters at most")
+        if name in out:
+            _fail(f"{where}.name", f"package {name!r} is listed twice")
+        if "weight_oz" not in row:
+            _fail(f"{where}.weight_oz", "is required (the packed weight in ounces)")
+        weight = _num(row, "weight_oz", where, minimum=0.1, maximum=MAX_WEIGHT_OZ)
+        sides = [_num(row, k, where, minimum=0.1, maximum=MAX_SIDE_IN) for k in ("length_in", "width_in", "height_in")]
+        if any(s is not None for s in sides) and any(s is None for s in sides):
+            _fail(where, "give length_in, width_in and height_in together, or none of them")
+        out[name] = Package(float(weight), *[float(s) if s is not None else None for s in sides], name=name)
+    return out
+
+
+SHIPPING_PROVIDERS = ("easypost", "shippo")
+FROM_KEYS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
+
+
+def _shipping(raw: dict, printers: dict, providers: dict, packages: dict) -> dict:
+    """[shipping]: buying labels (docs/SHIPPING.md): which provider, the rule that picks a rate, the
+    ship-from address, the printer for labels bought away from a station, and the default package."""
+    from .domain.postage import RULES, parse_rule
+
+    t = _table(raw.get("shipping"), "shipping")
+    _only(t, {"provider", "choose", "from", "printer", "verify_addresses", "default_package"}, "shipping")
+    provider = _str(t, "provider", "shipping")
+    if provider is not None and provider not in SHIPPING_PROVIDERS:
+        _fail("shipping.provider", f"{provider!r} cannot buy labels (one of: {', '.join(SHIPPING_PROVIDERS)})")
+    if provider is None:  # the first label provider with a key set
+        provider = next((p for p in SHIPPING_PROVIDERS if (providers.get(p) or {}).get("api_key")), None)
+    try:
+        rule = parse_rule(_str(t, "choose", "shipping", "cheapest"))
+    except ValueError as exc:
+        _fail("shipping.choose", f"{exc}")
+        raise  # unreachable: _fail raises
+    ship_from = _table(t.get("from"), "shipping.from")
+    _only(ship_from, set(FROM_KEYS), "shipping.from")
+    for key in FROM_KEYS:
+        _str(ship_from, key, "shipping.from")
+    country = ship_from.get("country")
+    if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
+        _fail("shipping.from.country", f"must be a two-letter country code, like \"US\", got {country!r}")
+    printer = _str(t, "printer", "shipping")
+    if printer is not None and printer not in printers:
+        _fail("shipping.printer", f"no printer named {printer!r} in [printers]")
+    default_package = _str(t, "default_package", "shipping")
+    if default_package is not None and default_package not in packages:
+        _fail("shipping.default_package", f"no package preset named {default_package!r} in [[packages]]")
+    return {"provider": provider, "rule": rule, "rules": RULES, "from": {k: ship_from.get(k) for k in FROM_KEYS},
+            "printer": printer, "verify_addresses": _bool(t, "verify_addresses", "shipping", True),
+            "default_package": default_package}
+
+
 def _housekeeping(raw: dict) -> dict:
     """[housekeeping]: the nightly clean-up's time and how long finished work is kept."""
     t = _table(raw.get("housekeeping"), "housekeeping")
@@ -660,7 +738,7 @@ def _holiday(value, where: str) -> dt.date:
 
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
              "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping", "method_rules",
-             "backup", "security"}
+             "backup", "security", "shipping", "packages"}
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -754,12 +832,16 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
     database_url = (os.environ.get("TRACKER_DATABASE_URL") or _str(db_table, "url", "database")
                     or default_database_url(instance_path))
     shop = _shop(raw)
+    providers = _named_tables(raw, "providers", PROVIDERS)
+    packages = _packages(raw)
     return Settings(
         shop=shop,
         lifecycle=lifecycle,
-        stations=_stations(raw, lifecycle, printers),
+        stations=_stations(raw, lifecycle, printers, packages),
         printers=printers,
-        providers=_named_tables(raw, "providers", PROVIDERS),
+        providers=providers,
+        packages=packages,
+        shipping=_shipping(raw, printers, providers, packages),
         marketplaces=_marketplaces(raw),
         notifications=_notifications(raw),
         intake=_intake(raw, printers),

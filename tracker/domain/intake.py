@@ -43,6 +43,11 @@ class OrderDraft:
     ship_city: str | None = None
     ship_region: str | None = None
     ship_country: str | None = None
+    ship_name: str | None = None        # who the parcel is addressed to (else the customer)
+    ship_company: str | None = None
+    ship_street1: str | None = None
+    ship_street2: str | None = None
+    ship_postal: str | None = None
     extra: dict = field(default_factory=dict)
     external_name: str | None = None  # the marketplace's own order name, e.g. "#1042"
 
@@ -50,7 +55,7 @@ class OrderDraft:
 ORDER_FIELDS = {"customer", "items", "due_date", "channel", "external_ref", "rush", "notes", "ship_to"}
 CUSTOMER_FIELDS = {"name", "email", "phone"}
 ITEM_FIELDS = {"description", "method", "quantity"}
-SHIP_TO_FIELDS = {"city", "region", "country"}
+SHIP_TO_FIELDS = {"name", "company", "street1", "street2", "city", "region", "postal_code", "country"}
 
 
 def _no_extra(obj: dict, allowed: set[str], where: str) -> None:
@@ -203,4 +208,9 @@ def validate_order(data, *, today: dt.date, max_quantity: int = 100_000, max_ite
         ship_city=_text(ship_to, "city", "ship_to", required=False, max_len=100),
         ship_region=_text(ship_to, "region", "ship_to", required=False, max_len=100),
         ship_country=country.upper() if country else None,
+        ship_name=_text(ship_to, "name", "ship_to", required=False, max_len=200),
+        ship_company=_text(ship_to, "company", "ship_to", required=False, max_len=200),
+        ship_street1=_text(ship_to, "street1", "ship_to", required=False, max_len=200),
+        ship_street2=_text(ship_to, "street2", "ship_to", required=False, max_len=200),
+        ship_postal=_text(ship_to, "postal_code", "ship_to", required=False, max_len=20),
     )

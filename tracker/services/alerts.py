@@ -46,6 +46,19 @@ def close_alerts_except(kind: str, keep: set[str], *, now: dt.datetime | None = 
     return closed
 
 
+def close_shipment_alerts(kind: str, shipment_id: int, *, keep: str | None = None,
+                          now: dt.datetime | None = None) -> int:
+    """Closes a shipment's open alerts of `kind`, except the one whose key is `keep`."""
+    now = now or utcnow()
+    closed = 0
+    for alert in db.session.scalars(select(Alert).where(Alert.kind == kind, Alert.shipment_id == shipment_id,
+                                                        Alert.closed_at.is_(None))):
+        if alert.key != keep:
+            alert.closed_at = now
+            closed += 1
+    return closed
+
+
 def open_alerts() -> list[Alert]:
     return list(db.session.scalars(select(Alert).where(Alert.closed_at.is_(None)).order_by(Alert.since)))
 

@@ -6,14 +6,17 @@ from sqlalchemy import select, update
 from ..domain.carriers import CARRIER_NAMES, CARRIERS, detect_carrier, normalise_tracking, valid_tracking
 from ..domain.lifecycle import MoveRefused
 from ..extensions import db
-from ..models import Order, Shipment
+from ..models import Order, Shipment, utcnow
 from .orders import Actor, record_note
 
 
 def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: str, carrier: str | None = None,
-                 service: str | None = None, provider: str | None = None) -> Shipment:
+                 service: str | None = None, provider: str | None = None, registered_ref: str | None = None,
+                 is_return: bool = False) -> Shipment:
     """Links a parcel to the order. It does not move the order: the ship-out check (a scan, or a move on
-    the board) marks it labelled, and the carrier's first scan moves it on from wherever it is."""
+    the board) marks it labelled, and the carrier's first scan moves it on from wherever it is.
+    registered_ref: the provider tracks it already (a label bought through it), so nothing is registered.
+    is_return: a return label, whose events never move the order."""
     number = normalise_tracking(tracking_number)
     if not valid_tracking(number):
         raise MoveRefused("a tracking number is 1 to 64 letters and digits")
@@ -25,11 +28,14 @@ def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: st
         if taken.order_id == order.id:
             return taken
         raise MoveRefused(f"{CARRIER_NAMES[carrier]} {number} already belongs to order {taken.order.code}")
-    shipment = Shipment(carrier=carrier, tracking_number=number, service=service, provider=provider)
+    shipment = Shipment(carrier=carrier, tracking_number=number, service=service, provider=provider,
+                        is_return=is_return)
+    if registered_ref is not None:
+        shipment.provider_ref, shipment.registered_at = registered_ref[:100], utcnow()
     order.shipments.append(shipment)
     db.session.flush()
     record_note(order, kind="shipment", actor=actor, source=source,
-                note=f"Shipment added: {CARRIER_NAMES[carrier]} {number}")
+                note=f"{'Return shipment' if is_return else 'Shipment'} added: {CARRIER_NAMES[carrier]} {number}")
     from .tracking import on_shipment_added
 
     on_shipment_added(shipment)

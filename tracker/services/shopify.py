@@ -265,6 +265,11 @@ def _update_order_fields(order: Order, draft) -> None:
     take("ship_city", draft.ship_city, "ship-to city")
     take("ship_region", draft.ship_region, "ship-to region")
     take("ship_country", draft.ship_country, "ship-to country")
+    take("ship_name", draft.ship_name, "ship-to name", show=False)
+    take("ship_company", draft.ship_company, "ship-to company", show=False)
+    take("ship_street1", draft.ship_street1, "ship-to street", show=False)
+    take("ship_street2", draft.ship_street2, "ship-to street (2)", show=False)
+    take("ship_postal", draft.ship_postal, "ship-to postal code", show=False)
     take("due_date", draft.due_date, "due date")
     take("notes", draft.notes, "order note", show=False)
     if draft.rush and not order.rush:

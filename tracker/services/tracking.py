@@ -20,7 +20,7 @@ from ..integrations.jsontext import storable
 from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
 from ..settings import current_settings
 from . import orders as order_service
-from .alerts import close_alerts_except, raise_alert
+from .alerts import close_alerts_except, close_shipment_alerts, raise_alert
 from .orders import Actor
 from .outbox import RetryLater, enqueue, handler
 from .rows import insert_new
@@ -324,10 +324,14 @@ def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
     state = cs.derive_state(cs.TrackingEventIn(key=e.key, occurred_at=e.occurred_at, status=e.status,
                                                exception=e.exception) for e in events)
     shipment.status, shipment.exception, shipment.final = state.status, state.exception, state.final
+    if shipment.voided_at is not None:
+        shipment.final = True  # a voided label is not followed any more, whatever its events say
     shipment.activated_at, shipment.delivered_at, shipment.last_event_at = (state.activated_at, state.delivered_at,
                                                                             state.last_event_at)
     _carrier_alerts_for(shipment)
     sync_order(shipment.order)
+    if shipment.is_return or shipment.voided_at is not None:
+        return state  # the customer and the marketplace hear only of the parcels on their way to them
     shipment_changed(shipment, before)  # the customer's e-mail and the shop's webhook, sent after the commit
     if not was_active and shipment.activated_at is not None:
         from .marketplace_push import shipment_activated
@@ -341,7 +345,7 @@ def sync_order(order) -> None:
     if order.stage == CANCELLED:
         return
     lc = current_settings().lifecycle
-    target = cs.order_carrier_stage([_state_of(s) for s in order.shipments])
+    target = cs.order_carrier_stage([_state_of(s) for s in order.live_shipments])
     if target is None or target not in lc or order.stage not in lc:
         return
     if target == LAST_PEOPLE_STAGE:
@@ -354,7 +358,7 @@ def sync_order(order) -> None:
 
 
 def _carrier_note(order, stage: str) -> str | None:
-    latest = max((s for s in order.shipments if s.last_event_at), key=lambda s: s.last_event_at, default=None)
+    latest = max((s for s in order.live_shipments if s.last_event_at), key=lambda s: s.last_event_at, default=None)
     if latest is None:
         return None
     ev = db.session.scalar(select(TrackingEvent).where(TrackingEvent.shipment_id == latest.id)
@@ -370,7 +374,7 @@ def on_shipment_added(shipment: Shipment) -> None:
     now = utcnow()
     if provider:
         shipment.next_poll_at = now + dt.timedelta(seconds=polling.spread(shipment.id or 1, 3600))
-        if provider in AGGREGATORS:
+        if provider in AGGREGATORS and shipment.registered_at is None:
             enqueue("register_tracking", f"register:{provider}:{shipment.carrier}:{shipment.tracking_number}",
                     {"shipment_id": shipment.id, "provider": provider, "tracking_number": shipment.tracking_number,
                      "carrier": shipment.carrier}, order_id=shipment.order_id)
@@ -450,8 +454,12 @@ def poll_carriers(limit: int = 200, run_seconds: int = 60) -> dict:
 def _carrier_alerts_for(shipment: Shipment) -> None:
     """Alerts that follow from an event at once: an exception, a return."""
     code = shipment.order.code if shipment.order else ""
-    if shipment.exception and not shipment.final:
-        raise_alert("carrier_exception", f"exception:{shipment.id}:{shipment.exception}:{shipment.last_event_at}",
+    current = (f"exception:{shipment.id}:{shipment.exception}:{shipment.last_event_at}"
+               if shipment.exception and not shipment.final else None)
+    # An exception that a newer normal event (or the delivery) cleared is over now, not at the next sweep.
+    close_shipment_alerts("carrier_exception", shipment.id, keep=current)
+    if current is not None:
+        raise_alert("carrier_exception", current,
                     message=f"{code}: {shipment.carrier.upper()} {shipment.tracking_number} reports "
                             f"{shipment.exception.replace('_', ' ')}",
                     since=shipment.last_event_at or utcnow(), order_id=shipment.order_id, shipment_id=shipment.id)

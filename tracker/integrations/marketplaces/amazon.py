@@ -281,7 +281,9 @@ def _draft(order_id: str, items: list[ItemDraft], row: list[str], get, tz: dt.tz
         rush=bool(level and re.sub(r"[\s_-]", "", level.lower()) in RUSH_LEVELS),
         notes="\n".join(notes) or None, channel="amazon", external_ref=order_id,
         ship_city=_clean(get(row, "ship-city"), 100), ship_region=_clean(get(row, "ship-state"), 100),
-        ship_country=country if len(country) == 2 and country.isalpha() else None, external_name=order_id[:100])
+        ship_country=country if len(country) == 2 and country.isalpha() else None, external_name=order_id[:100],
+        ship_name=_clean(get(row, "recipient-name"), 200), ship_street1=_clean(get(row, "ship-address-1"), 200),
+        ship_street2=_clean(get(row, "ship-address-2"), 200), ship_postal=_clean(get(row, "ship-postal-code"), 20))
 
 
 # -- the shipping confirmation file -----------------------------------------------------------------

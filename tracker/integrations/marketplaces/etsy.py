@@ -409,5 +409,9 @@ def parse_receipt(doc: Any, *, rules: Sequence, default_method: str, tz: dt.tzin
         ship_city=_clip(_clean(doc.get("city")) or "", 100) or None,
         ship_region=_clip(_clean(doc.get("state")) or "", 100) or None,
         ship_country=country if len(country) == 2 and country.isalpha() else None,
+        ship_name=_clip(_clean(doc.get("name")) or "", 200) or None,
+        ship_street1=_clip(_clean(doc.get("first_line")) or "", 200) or None,
+        ship_street2=_clip(_clean(doc.get("second_line")) or "", 200) or None,
+        ship_postal=_clip(_clean(doc.get("zip")) or "", 20) or None,
         external_name=f"#{rid}")
 

@@ -242,6 +242,9 @@ def parse_order(body: bytes | str | dict, rules: Sequence[MethodRule], default_m
         ship_city=_text(ship.get("city"), 100),
         ship_region=_text(ship.get("province_code"), 100) or _text(ship.get("province"), 100),
         ship_country=country.upper() if country else None,
+        ship_name=_text(ship.get("name"), 200), ship_company=_text(ship.get("company"), 200),
+        ship_street1=_text(ship.get("address1"), 200), ship_street2=_text(ship.get("address2"), 200),
+        ship_postal=_text(ship.get("zip"), 20),
         extra={"tags": tags, "warnings": warnings, "named": person is not None,
                "cancelled": bool(data.get("cancelled_at")), "cancel_reason": _text(data.get("cancel_reason"), 100)},
     )

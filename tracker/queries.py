@@ -338,8 +338,8 @@ def public_estimate(order: Order, now: dt.datetime | None = None, history: Estim
     history = history or (shared_history() if explicit_now is None else EstimateHistory(now))
     if order.stage in (CANCELLED, FINAL_STAGE) or order.stage not in lc:
         return None
-    active = [s for s in order.shipments if s.activated_at is not None and s.delivered_at is None]
-    carrier = (active or order.shipments or [None])[0]
+    active = [s for s in order.live_shipments if s.activated_at is not None and s.delivered_at is None]
+    carrier = (active or order.live_shipments or [None])[0]
     carrier = carrier.carrier if carrier is not None else None
     estimates = [s.est_delivery for s in active if s.est_delivery]
     common = dict(now=now, tz=tz, calendar=settings.work_calendar, promised=order.due_date,
@@ -372,7 +372,7 @@ def public_view(order: Order) -> dict:
     here = lc.index(order.stage) if order.stage in lc else -1
     steps = [{"key": s.key, "label": CUSTOMER_WORDS.get(s.key, s.label), "done": s.index <= here,
               "current": s.index == here, "at": iso(reached.get(s.key))} for s in lc.stages]
-    active = [s for s in order.shipments if s.activated_at is not None]
+    active = [s for s in order.live_shipments if s.activated_at is not None]
     delivered = order.stage == FINAL_STAGE
     # The journey in four-plus steps for the page: production stages, then "On its way", then "Delivered".
     production = [s for s in steps if lc.get(s["key"]).mover == "people" and s["key"] != LAST_PEOPLE_STAGE]
@@ -429,7 +429,7 @@ def public_view(order: Order) -> dict:
                      "status": s.status, "status_label": CUSTOMER_WORDS.get(s.status, s.status.replace("_", " ").capitalize())}
                     for s in active],
         "carrier_events": events,
-        "label_waiting": any(s.activated_at is None for s in order.shipments),
+        "label_waiting": any(s.activated_at is None for s in order.live_shipments),
     }
 
 

@@ -67,6 +67,9 @@ class FakeServer:
         self.routes: list[tuple[str, re.Pattern, Handler]] = []
         self.requests: list[Recorded] = []
         self._failures: list[Reply] = []
+        self._lose: list[tuple[str, re.Pattern]] = []   # answers to drop (the request is still served)
+        self._hold: list[tuple[str, re.Pattern]] = []   # answers to hold until release() (a timeout)
+        self._released = threading.Event()
         self._lock = threading.Lock()
         fake = self
 
@@ -103,11 +106,34 @@ class FakeServer:
         with self._lock:
             self._failures.extend(reply for _ in range(times))
 
+    def lose_next_answer(self, method: str, pattern: str) -> None:
+        """The next matching request is served (its effect happens) but the connection closes with no
+        answer: a lost answer, as a dropped connection or a crash mid-reply gives."""
+        with self._lock:
+            self._lose.append((method, re.compile(pattern + r"\Z")))
+
+    def hold_next_answer(self, method: str, pattern: str) -> None:
+        """The next matching request is served, then its answer waits until release() (or stop()): the
+        client's timeout runs out first."""
+        with self._lock:
+            self._hold.append((method, re.compile(pattern + r"\Z")))
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _take(self, queue: list, recorded) -> bool:
+        for i, (method, pattern) in enumerate(queue):
+            if method == recorded.method and pattern.match(recorded.path):
+                del queue[i]
+                return True
+        return False
+
     def start(self) -> "FakeServer":
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -130,6 +156,13 @@ class FakeServer:
             reply = self._failures.pop(0) if self._failures else None
         if reply is None:
             reply = self._route(recorded)
+        with self._lock:
+            lose, hold = self._take(self._lose, recorded), self._take(self._hold, recorded)
+        if lose:
+            handler.close_connection = True
+            return
+        if hold:
+            self._released.wait(timeout=30)
         self._send(handler, reply)
 
     def _route(self, recorded: Recorded) -> Reply:
@@ -205,6 +238,9 @@ def easypost(api_key: str = "EZTK_test_key"):
             return Reply(200, trackers[code])
         return Reply(201, add(code, wanted.get("carrier") or "USPS", details=False))
 
+    from .fake_shipping import easypost_shipping
+
+    easypost_shipping(server, authorised, denied)
     config = {"api_key": api_key, "webhook_secret": "ep-secret", "base_url": server.url}
     return server, config, "1Z999AA10123456784", "ups"
 
@@ -244,6 +280,9 @@ def shippo(api_key: str = "shippo_test_key"):
             return Reply(400, {"carrier": ["This field is required."]})
         return Reply(201, track(body["carrier"], body["tracking_number"]))
 
+    from .fake_shipping import shippo_shipping
+
+    shippo_shipping(server, authorised, denied)
     config = {"api_key": api_key, "webhook_secret": "shippo-token", "base_url": server.url}
     return server, config, "9400111899223197428490", "usps"
 

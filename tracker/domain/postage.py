@@ -136,7 +136,7 @@ def address_missing(address: Address, *, who: str) -> str | None:
     if not missing:
         return None
     listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-    return f"{who} has no {listed}"
+    return f"{who} is missing {listed}"
 
 
 @dataclass(frozen=True)

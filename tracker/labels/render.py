@@ -46,3 +46,22 @@ def label_size(format: str, width_dots: int | None = None) -> LabelSize:
     if format == "escpos":
         return LabelSize(check_receipt_width(width_dots), None)
     raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+
+
+def render_escpos_image(png_bytes: bytes, width_dots: int) -> bytes:
+    """A picture (a carrier's PNG label) scaled to the paper's width, as ESC/POS bytes (python-escpos
+    ``Dummy``: initialise, the image, feed and cut)."""
+    import io
+
+    from escpos.printer import Dummy
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png_bytes)) as img:
+        img = img.convert("L")
+        if img.width > width_dots:
+            img = img.resize((width_dots, max(1, round(img.height * width_dots / img.width))))
+        printer = Dummy()
+        printer.hw("INIT")
+        printer.image(img.convert("1"))
+        printer.cut()
+        return printer.output

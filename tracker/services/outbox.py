@@ -64,7 +64,7 @@ def backoff(attempts: int) -> int:
 
 def process_outbox(limit: int = 100) -> dict:
     """Sends what is due, one message at a time, committing around each send (no I/O in a transaction)."""
-    from . import etsy, notifications, shopify, tracking  # noqa: F401 (registers their handlers)
+    from . import etsy, notifications, postage, shopify, tracking  # noqa: F401 (registers their handlers)
 
     summary = {"sent": 0, "retry": 0, "failed": 0}
     ids = list(db.session.scalars(

@@ -79,12 +79,22 @@ def queue_carrier_label(shipment, *, printer: str | None, actor: Actor, source: 
         raise MoveRefused(f"{shipment.tracking_number} has no carrier label file; attach one first")
     name, cfg = printer_or_error(printer)
     takes = drivers.payload_format(cfg)
-    if shipment.label_format != takes:
+    payload, fmt = shipment.label_data, shipment.label_format
+    if fmt == "png" and takes == "escpos":
+        # A PNG label (from a provider that offers no ZPL) prints as a picture on a receipt printer.
+        from ..labels.render import render_escpos_image
+
+        payload, fmt = render_escpos_image(payload, drivers.receipt_width_dots(cfg)), "escpos"
+    elif shipment.label_format != takes:
         if shipment.label_format == "pdf":
             raise MoveRefused(f"{name} cannot print a PDF label: PDF labels print through CUPS "
                               "(a [printers.NAME] with driver = \"cups\"), or open the PDF and print it")
-        raise MoveRefused(f"{name} prints {takes.upper()}, not ZPL: send ZPL labels to a ZPL printer")
-    job = PrintJob(printer=name, kind="carrier", format=shipment.label_format, payload=shipment.label_data,
+        if shipment.label_format == "png":
+            raise MoveRefused(f"{name} cannot print a PNG label: print it from the browser, or buy labels as ZPL "
+                              "for a ZPL printer")
+        raise MoveRefused(f"{name} prints {takes.upper()}, not {shipment.label_format.upper()}: send ZPL labels "
+                          "to a ZPL printer")
+    job = PrintJob(printer=name, kind="carrier", format=fmt, payload=payload,
                    order_id=shipment.order_id, requested_by=actor.name)
     db.session.add(job)
     db.session.flush()

@@ -392,7 +392,7 @@ def _ship_out_label(scan: Scan, station: Station, number: str, actor: Actor) -> 
     taken = db.session.scalar(select(Shipment).where(Shipment.tracking_number == number))
     if taken is not None and taken.order_id != order.id:
         raise _Refused(f"mismatch: this label belongs to {taken.order.code}, not {order.code}")
-    mine = [s for s in order.shipments]
+    mine = [s for s in order.live_shipments]
     if mine and taken is None:
         expected = ", ".join(s.tracking_number for s in mine)
         raise _Refused(f"mismatch: {order.code}'s label is {expected}, not {number}")

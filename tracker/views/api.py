@@ -14,6 +14,7 @@ from ..extensions import db
 from ..models import utcnow
 from ..queries import get_order, order_json
 from ..services import orders as order_service
+from ..services.postage import PostageProblem
 from ..settings import current_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -287,3 +288,103 @@ def snooze_alert(alert_id: int):
         raise ApiError(404 if "no such" in str(exc) else 409, str(exc)) from None
     db.session.commit()
     return jsonify(alert_json(alert))
+
+
+# -- labels bought in Inktrail (docs/SHIPPING.md) ----------------------------------------------------
+
+POSTAGE_PACKAGE_FIELDS = {"package", "weight_oz", "length_in", "width_in", "height_in"}
+
+
+@bp.errorhandler(PostageProblem)
+def _postage_problem(exc: PostageProblem):
+    return _api_error(ApiError(exc.status, exc.message, exc.field))
+
+
+def _flag(data: dict, key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"'{key}' must be true or false", key)
+    return value
+
+
+def _postage_request(data: dict) -> dict:
+    for key in ("printer", "rate_id", "idempotency_key"):
+        if data.get(key) is not None and (not isinstance(data[key], str) or not data[key].strip()
+                                          or len(data[key]) > 100):
+            raise ApiError(400, f"'{key}' must be text (100 characters at most)", key)
+    printer = data.get("printer")
+    if printer is not None and printer not in current_settings().printers:
+        raise ApiError(400, f"there is no printer {printer!r} (printers: "
+                            f"{', '.join(current_settings().printers) or 'none'})", "printer")
+    return {"printer": printer, "is_return": _flag(data, "is_return")}
+
+
+@bp.post("/orders/<order_id>/rates")
+@api_role_required("operator")
+def postage_rates(order_id):
+    """{"package"?: preset, "weight_oz"?, "length_in"?, "width_in"?, "height_in"?, "is_return"?, "printer"?}
+    -> the provider's rates for the order, with the one the shop's rule picks."""
+    from ..services.postage import label_provider, package_for, picked_rate, quote_rates, rates_of
+
+    data = json_body(POSTAGE_PACKAGE_FIELDS | {"is_return", "printer"}, empty_ok=True)
+    options = _postage_request(data)
+    label_provider()
+    order = _order_or_404(order_id)
+    package = package_for(data)
+    row = quote_rates(order.code, package, actor=g.actor, **options)
+    try:
+        chosen = picked_rate(row).rate_id
+    except ValueError:
+        chosen = None
+    return jsonify({"order_id": order.code, "provider": row.provider, "quote_id": row.id, "package": package.as_dict(),
+                    "rule": current_settings().shipping["rule"].text, "chosen_rate_id": chosen,
+                    "rates": [r.as_json() for r in rates_of(row)]})
+
+
+@bp.post("/orders/<order_id>/postage")
+@api_role_required("operator")
+def buy_postage(order_id):
+    """{"rate_id"?, package fields?, "printer"?, "another_parcel"?, "is_return"?, "idempotency_key"?} (or an
+    Idempotency-Key header): buys the label, links its tracking number, queues it on the printer.
+    201 with the shipment; 200 when the same purchase was already made (a retry, a double click)."""
+    from ..queries import shipment_json
+    from ..services.postage import buy_label, label_provider, package_for, purchase_json
+
+    data = json_body(POSTAGE_PACKAGE_FIELDS | {"rate_id", "printer", "another_parcel", "is_return", "idempotency_key"},
+                     empty_ok=True)
+    options = _postage_request(data)
+    key = request.headers.get("Idempotency-Key") or data.get("idempotency_key")
+    if key is not None and (not key.strip() or len(key) > 100):
+        raise ApiError(400, "the idempotency key must be 1 to 100 characters", "idempotency_key")
+    label_provider()
+    order = _order_or_404(order_id)
+    rate_id = data.get("rate_id")
+    package = None if rate_id else package_for(data)
+    bought = buy_label(order.code, actor=g.actor, source="api", rate_id=rate_id, package=package,
+                       key=f"api:{key.strip()}" if key else None, another_parcel=_flag(data, "another_parcel"),
+                       **options)
+    row = bought.purchase
+    body = {**shipment_json(row.shipment), "order_id": row.order.code, "order_stage": row.order.stage,
+            "label": purchase_json(row), "message": bought.message} if row.shipment else purchase_json(row)
+    return jsonify(body), 201 if bought.created else 200
+
+
+@bp.get("/orders/<order_id>/postage")
+@api_role_required("operator")
+def list_postage(order_id):
+    from ..services.postage import purchase_json, purchases_of
+
+    order = _order_or_404(order_id)
+    return jsonify({"order_id": order.code, "labels": [purchase_json(p) for p in purchases_of(order)]})
+
+
+@bp.post("/orders/<order_id>/postage/<int:purchase_id>/void")
+@api_role_required("operator")
+def void_postage(order_id, purchase_id: int):
+    """Voids a label bought by mistake: the provider's refund call, an audit event, the parcel no longer followed."""
+    from ..services.postage import get_purchase, purchase_json, void_label
+
+    json_body(set(), empty_ok=True)
+    order = _order_or_404(order_id)
+    row = void_label(get_purchase(order, purchase_id).id, actor=g.actor, source="api")
+    return jsonify(purchase_json(row))

@@ -1,0 +1,246 @@
+"""Labels bought through the JSON API against fake EasyPost and Shippo servers (real HTTP on 127.0.0.1):
+rates, the rule's pick, the purchase linked and printed, no second label on a double click, a retry, a
+lost answer or a timeout, refusals in words, voids and return labels."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.shipping.conftest import packed_order
+from tracker.extensions import db
+from tracker.jobs import run_job
+from tracker.models import Event, LabelPurchase, OutboxMessage, Order, PrintJob, Shipment
+
+PROVIDERS = ["easypost", "shippo"]
+BUY_PATH = {"easypost": r"/v2/shipments/[^/]+/buy", "shippo": r"/transactions"}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_rates_list_each_service_and_the_rules_pick(shop, provider):
+    app, server, api = shop(provider)
+    code = packed_order(app)
+    resp = api.post(f"/api/orders/{code}/rates", json={"package": "Box M"})
+    assert resp.status_code == 200, resp.json
+    rates = resp.json["rates"]
+    assert {(r["carrier"], r["service"]) for r in rates} >= {("usps", "Priority"), ("ups", "Ground")}
+    cheapest = min(rates, key=lambda r: float(r["amount"]))
+    assert resp.json["chosen_rate_id"] == cheapest["rate_id"] and resp.json["rule"] == "cheapest"
+    assert all({"rate_id", "carrier", "service", "amount", "currency", "delivery_days"} <= set(r) for r in rates)
+    assert resp.json["package"]["weight_oz"] == 40
+
+
+def test_the_fastest_rule(shop):
+    app, server, api = shop("easypost", choose="fastest")
+    code = packed_order(app)
+    resp = api.post(f"/api/orders/{code}/rates", json={})
+    chosen = next(r for r in resp.json["rates"] if r["rate_id"] == resp.json["chosen_rate_id"])
+    assert chosen["delivery_days"] == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_one_call_buys_links_moves_and_prints(shop, provider, printer):
+    app, server, api = shop(provider)
+    code = packed_order(app)
+    resp = api.post(f"/api/orders/{code}/postage", json={})
+    assert resp.status_code == 201, resp.json
+    number = resp.json["tracking_number"]
+    assert resp.json["carrier"] == "usps" and resp.json["order_stage"] == "labeled"
+    assert resp.json["label"]["print_job"]["printer"] == "label"
+    assert len(server.bought) == 1
+    with app.app_context():
+        order = db.session.scalar(select(Order).where(Order.code == code))
+        shipment = db.session.scalars(select(Shipment)).one()
+        assert shipment.tracking_number == number and shipment.provider == provider
+        assert shipment.registered_at is not None and shipment.label_format == "zpl"
+        # tracked by the provider already: nothing to register
+        assert not db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "register_tracking")).all()
+        notes = [e.note for e in db.session.scalars(select(Event).where(Event.order_id == order.id))]
+        assert any(n and n.startswith("Label bought via") and number in n for n in notes)
+        run_job("print-queue")
+    label = printer.wait_for(1)[0]
+    assert number.encode() in label and label.startswith(b"^XA")
+    order_doc = api.get(f"/api/orders/{code}").json
+    assert order_doc["stage"] == "labeled" and order_doc["shipments"][0]["tracking_number"] == number
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_buying_a_quoted_rate_twice_buys_one_label(shop, provider):
+    app, server, api = shop(provider)
+    code = packed_order(app)
+    rates = api.post(f"/api/orders/{code}/rates", json={"package": "Box M"}).json["rates"]
+    ups = next(r for r in rates if r["carrier"] == "ups" and r["service"] == "Ground")
+    first = api.post(f"/api/orders/{code}/postage", json={"rate_id": ups["rate_id"]})
+    again = api.post(f"/api/orders/{code}/postage", json={"rate_id": ups["rate_id"]})
+    assert first.status_code == 201 and first.json["carrier"] == "ups"
+    assert again.status_code == 200 and again.json["tracking_number"] == first.json["tracking_number"]
+    assert len(server.bought) == 1
+
+
+def test_a_second_label_needs_another_parcel(shop):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    assert api.post(f"/api/orders/{code}/postage", json={}).status_code == 201
+    refused = api.post(f"/api/orders/{code}/postage", json={})
+    assert refused.status_code == 409 and "already has a label" in refused.json["error"]
+    assert refused.json["field"] == "another_parcel"
+    second = api.post(f"/api/orders/{code}/postage", json={"another_parcel": True, "package": "Box M"})
+    assert second.status_code == 201
+    assert len(server.bought) == 2 and len(api.get(f"/api/orders/{code}").json["shipments"]) == 2
+
+
+def test_the_same_idempotency_key_answers_the_first_purchase(shop):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    first = api.post(f"/api/orders/{code}/postage", json={}, headers={"Idempotency-Key": "k-1"})
+    again = api.post(f"/api/orders/{code}/postage", json={"another_parcel": True}, headers={"Idempotency-Key": "k-1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["tracking_number"] == first.json["tracking_number"] and len(server.bought) == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_purchase_whose_answer_is_lost_is_adopted_on_retry_not_bought_again(shop, provider):
+    app, server, api = shop(provider)
+    code = packed_order(app)
+    server.lose_next_answer("POST", BUY_PATH[provider])
+    lost = api.post(f"/api/orders/{code}/postage", json={})
+    assert lost.status_code in (502, 504) and "never bought twice" in lost.json["error"]
+    assert len(server.bought) == 1  # the provider did sell it
+    assert api.get(f"/api/orders/{code}").json["shipments"] == []
+    retry = api.post(f"/api/orders/{code}/postage", json={})
+    assert retry.status_code == 200, retry.json
+    assert retry.json["tracking_number"] == server.bought[0].get("tracking_code", server.bought[0].get("tracking_number"))
+    assert "earlier purchase went through" in retry.json["message"]
+    assert len(server.bought) == 1 and retry.json["order_stage"] == "labeled"
+
+
+def test_a_timeout_then_a_retry_buys_one_label(shop):
+    app, server, api = shop("easypost", provider_extra={"timeout": 0.5})
+    code = packed_order(app)
+    server.hold_next_answer("POST", BUY_PATH["easypost"])
+    slow = api.post(f"/api/orders/{code}/postage", json={})
+    assert slow.status_code == 504 and "did not answer in time" in slow.json["error"]
+    server.release()
+    retry = api.post(f"/api/orders/{code}/postage", json={})
+    assert retry.status_code == 200 and len(server.bought) == 1
+
+
+def test_a_500_on_buy_then_a_retry_buys_once(shop):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    api.post(f"/api/orders/{code}/rates", json={})  # warm: the next request is the buy's quote
+    server.route  # noqa: B018
+    rates = api.post(f"/api/orders/{code}/rates", json={}).json
+    server.fail_next(500)
+    failed = api.post(f"/api/orders/{code}/postage", json={"rate_id": rates["chosen_rate_id"]})
+    assert failed.status_code == 502 and not server.bought
+    retry = api.post(f"/api/orders/{code}/postage", json={"rate_id": rates["chosen_rate_id"]})
+    assert retry.status_code == 201 and len(server.bought) == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_address_the_provider_refuses_buys_nothing(shop, provider):
+    app, server, api = shop(provider)
+    code = packed_order(app, ship_street1="1 Nowhere Rd")
+    resp = api.post(f"/api/orders/{code}/postage", json={})
+    assert resp.status_code == 422 and resp.json["field"] == "ship_to"
+    assert "cannot deliver" in resp.json["error"] and "nothing was bought" in resp.json["error"]
+    assert not server.bought and not server.calls("POST", r"/v2/shipments|/shipments")
+
+
+def test_an_order_without_a_street_is_refused_before_any_call(shop):
+    app, server, api = shop("easypost")
+    code = packed_order(app, ship_street1=None, ship_postal=None)
+    resp = api.post(f"/api/orders/{code}/rates", json={})
+    assert resp.status_code == 422 and resp.json["field"] == "ship_to"
+    assert "is missing the street and the postal code" in resp.json["error"]
+    assert not server.calls()
+
+
+def test_without_a_provider_the_api_says_which_setting_is_missing(app, api):
+    from tests.factories import make_order
+
+    with app.app_context():
+        code = make_order().code
+    for path in ("rates", "postage"):
+        resp = api.post(f"/api/orders/{code}/{path}", json={})
+        assert resp.status_code == 409 and "[providers.easypost] api_key" in resp.json["error"]
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"weight_oz": "heavy"}, "weight_oz"), ({"weight_oz": -1}, "weight_oz"), ({"weight_oz": 99999}, "weight_oz"),
+    ({"package": "Crate"}, "package"), ({"weight_oz": 8, "length_in": 10}, "width_in"),
+    ({"printer": "nope"}, "printer"), ({"is_return": "yes"}, "is_return"), ({"colour": "red"}, "colour"),
+])
+def test_bad_input_is_a_clear_400(shop, body, field):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    resp = api.post(f"/api/orders/{code}/postage", json=body)
+    assert resp.status_code == 400 and resp.json["field"] == field, resp.json
+    assert not server.bought
+
+
+def test_unknown_rate_and_order_and_refused_key(shop):
+    app, server, api = shop("easypost", )
+    code = packed_order(app)
+    assert api.post(f"/api/orders/{code}/postage", json={"rate_id": "rate_nope"}).status_code == 404
+    assert api.post("/api/orders/Z9999/postage", json={}).status_code == 404
+    app2, server2, api2 = shop("shippo", provider_extra={"api_key": "wrong"})
+    code2 = packed_order(app2)
+    resp = api2.post(f"/api/orders/{code2}/rates", json={})
+    assert resp.status_code == 409 and "refused the API key" in resp.json["error"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_void_refunds_the_label_and_puts_the_order_back_to_packaging(shop, provider):
+    app, server, api = shop(provider)
+    code = packed_order(app)
+    bought = api.post(f"/api/orders/{code}/postage", json={}).json
+    pid = bought["label"]["purchase_id"]
+    resp = api.post(f"/api/orders/{code}/postage/{pid}/void")
+    assert resp.status_code == 200 and resp.json["status"] == "voided"
+    assert resp.json["refund_status"] == "submitted" and len(server.refunds) == 1
+    order = api.get(f"/api/orders/{code}").json
+    assert order["stage"] == "packaging"
+    assert any("Label voided" in (e.get("note") or "") for e in order["events"])
+    again = api.post(f"/api/orders/{code}/postage/{pid}/void")
+    assert again.status_code == 409
+    # a new label can be bought now
+    assert api.post(f"/api/orders/{code}/postage", json={}).status_code == 201
+
+
+def test_a_refused_refund_keeps_the_label(shop):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    bought = api.post(f"/api/orders/{code}/postage", json={}).json
+    server.refuse_refunds.add(bought["tracking_number"])
+    resp = api.post(f"/api/orders/{code}/postage/{bought['label']['purchase_id']}/void")
+    assert resp.status_code == 422 and "still valid" in resp.json["error"]
+    assert api.get(f"/api/orders/{code}").json["stage"] == "labeled"
+
+
+def test_a_return_label_does_not_move_the_order(shop):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    api.post(f"/api/orders/{code}/postage", json={})
+    resp = api.post(f"/api/orders/{code}/postage", json={"is_return": True})
+    assert resp.status_code == 201
+    assert server.calls("POST", "/v2/shipments")[-1].json()["shipment"]["is_return"] is True
+    with app.app_context():
+        ret = db.session.scalar(select(Shipment).where(Shipment.tracking_number == resp.json["tracking_number"]))
+        assert ret.is_return
+        assert db.session.scalar(select(LabelPurchase).where(LabelPurchase.shipment_id == ret.id)).is_return
+
+
+def test_a_label_file_that_cannot_be_fetched_is_fetched_by_the_outbox(shop, printer):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    server.lose_next_answer("GET", r"/files/.*")
+    resp = api.post(f"/api/orders/{code}/postage", json={})
+    assert resp.status_code == 201 and resp.json["order_stage"] == "labeled"
+    assert resp.json["label"]["label_on_file"] is False
+    with app.app_context():
+        assert not db.session.scalars(select(PrintJob)).all()
+        run_job("outbox")
+        run_job("print-queue")
+        assert db.session.scalars(select(Shipment)).one().label_format == "zpl"
+    assert resp.json["tracking_number"].encode() in printer.wait_for(1)[0]

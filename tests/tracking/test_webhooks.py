@@ -240,3 +240,31 @@ def test_shipment_api_takes_the_carrier_label_file(tracking_app):
     junk = api.post(f"/api/orders/{code}/shipments", json={"tracking_number": "1Z999AA10123456788",
                                                            "label_base64": base64.b64encode(b"hello").decode()})
     assert junk.status_code == 409 and "ZPL file" in junk.json["error"]
+
+
+def _aftership(tag: str, subtag: str, at: str, message: str) -> bytes:
+    doc = json.loads(fixture("aftership_tracking_update.json"))
+    doc["event_id"] = f"evt-{tag}-{at}"
+    checkpoint = {"checkpoint_time": at, "message": message, "tag": tag, "subtag": subtag,
+                  "location": "DENVER, CO 80202", "slug": "fedex"}
+    doc["msg"].update(tag=tag, subtag=subtag, checkpoints=[checkpoint])
+    return json.dumps(doc).encode()
+
+
+def test_an_exception_alert_closes_by_itself_when_the_parcel_is_delivered(tracking_app):
+    from tracker.models import Alert
+
+    code, api = packed_order(tracking_app, "794644790132", "fedex")
+    client = tracking_app.test_client()
+    body = _aftership("Exception", "Exception_007", "2026-03-03T09:00:00-07:00", "Incorrect address")
+    assert client.post("/webhooks/aftership", data=body, headers=aftership_headers(body)).status_code == 202
+    with tracking_app.app_context():
+        alert = db.session.scalars(select(Alert).where(Alert.kind == "carrier_exception")).one()
+        assert alert.closed_at is None
+    body = _aftership("Delivered", "Delivered_001", "2026-03-04T11:42:00-07:00", "Delivered")
+    assert client.post("/webhooks/aftership", data=body, headers=aftership_headers(body)).status_code == 202
+    with tracking_app.app_context():
+        alert = db.session.scalars(select(Alert).where(Alert.kind == "carrier_exception")).one()
+        assert alert.closed_at is not None  # no sweep ran: the delivery itself closed it
+    assert api.get("/api/alerts").json["alerts"] == [] or all(
+        a["kind"] != "carrier_exception" for a in api.get("/api/alerts").json["alerts"])

@@ -244,3 +244,40 @@ def test_a_label_file_that_cannot_be_fetched_is_fetched_by_the_outbox(shop, prin
         run_job("print-queue")
         assert db.session.scalars(select(Shipment)).one().label_format == "zpl"
     assert resp.json["tracking_number"].encode() in printer.wait_for(1)[0]
+
+
+def test_scanning_a_packed_order_at_the_ship_out_station_buys_and_prints_its_label(shop, printer):
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    resp = api.post("/api/scans", json={"station": "ship-1", "code": code, "scan_id": "tablet-1-0001"})
+    assert resp.status_code == 200 and resp.json["ok"], resp.json
+    assert resp.json["to"] == "labeled" and "printing on label" in resp.json["message"]
+    # the station's package: the poly mailer (10 oz)
+    assert server.calls("POST", "/v2/shipments")[0].json()["shipment"]["parcel"]["weight"] == 10
+    replay = api.post("/api/scans", json={"station": "ship-1", "code": code, "scan_id": "tablet-1-0001"})
+    assert replay.status_code == 200 and replay.json["replayed"] and len(server.bought) == 1
+    with app.app_context():
+        run_job("print-queue")
+    number = api.get(f"/api/orders/{code}").json["shipments"][0]["tracking_number"]
+    assert number.encode() in printer.wait_for(1)[0]
+
+
+def test_the_station_remembers_the_package_picked_there(shop):
+    from tests.conftest import login
+
+    app, server, api = shop("easypost")
+    client = login(app.test_client(), "operator")
+    headers = {"X-CSRFToken": client.csrf_token}
+    assert client.post("/scan/ship-1/package", json={"package": "Crate"}, headers=headers).status_code == 400
+    assert client.post("/scan/ship-1/package", json={"package": "Box M"}, headers=headers).status_code == 200
+    code = packed_order(app)
+    assert api.post("/api/scans", json={"station": "ship-1", "code": code}).json["ok"]
+    assert server.calls("POST", "/v2/shipments")[0].json()["shipment"]["parcel"]["weight"] == 40
+
+
+def test_a_ship_out_scan_that_cannot_buy_says_why_in_red_and_buys_nothing(shop):
+    app, server, api = shop("easypost")
+    code = packed_order(app, ship_street1="1 Nowhere Rd")
+    resp = api.post("/api/scans", json={"station": "ship-1", "code": code})
+    assert resp.status_code == 422 and not resp.json["ok"] and "cannot deliver" in resp.json["error"]
+    assert api.get(f"/api/orders/{code}").json["stage"] == "packaging" and not server.bought

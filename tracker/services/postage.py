@@ -555,3 +555,32 @@ def get_purchase(order: Order, purchase_id: int) -> LabelPurchase:
 
 def shipment_of(order: Order, number: str) -> Shipment | None:
     return next((s for s in order.shipments if s.tracking_number == number), None)
+
+
+# -- the ship-out station ---------------------------------------------------------------------------
+
+def buy_at_ship_out(scan_uid: str, *, actor: Actor) -> tuple[object, int]:
+    """After a scan of a packed order at a station with buy_labels: buys its label with the station's
+    package, prints it on the station's printer, moves the order to Label, and writes the outcome on the
+    scan. The scan's ID is the purchase's key, so a replayed scan never buys a second label. Commits.
+    Returns (scan, HTTP status)."""
+    from ..models import Scan
+
+    scan = db.session.scalar(select(Scan).where(Scan.uid == scan_uid))
+    code, station = scan.order.code, scan.station
+    try:
+        bought = buy_label(code, actor=actor, source="scan", key=f"scan:{scan_uid}", station=station,
+                           package=package_for({}, station=station))
+    except PostageProblem as exc:
+        db.session.rollback()
+        scan = db.session.scalar(select(Scan).where(Scan.uid == scan_uid))
+        scan.ok, scan.outcome, scan.message = False, "refused", f"{code}: no label bought: {exc.message}"[:500]
+        db.session.commit()
+        return scan, exc.status if exc.status < 500 else 502
+    row = bought.purchase
+    scan = db.session.scalar(select(Scan).where(Scan.uid == scan_uid))
+    scan.ok, scan.outcome, scan.to_stage = True, "moved", row.order.stage
+    printed = f" · printing on {row.printer}" if row.printer and row.shipment and row.shipment.label_format else ""
+    scan.message = f"{code} → label {_words(row)}{printed}"[:500]
+    db.session.commit()
+    return scan, 200

@@ -369,6 +369,13 @@ def _ship_out_order(scan: Scan, station: Station, order: Order) -> None:
         raise _Refused(f"{order.code} has already passed the ship-out check ({lc.label(order.stage)})")
     if order.stage != PACK_STAGE:
         raise _Refused(f"{order.code} is in {lc.label(order.stage)}; pack it first, then the ship-out check")
+    if station.buy_labels:
+        # The label is bought after this scan is committed (services/postage.buy_at_ship_out): no
+        # provider call inside the scan's transaction.
+        scan.ok, scan.outcome, scan.order_id = True, "info", order.id
+        scan.from_stage = order.stage
+        scan.message = f"{order.code}: buying its label"
+        return
     state = db.session.get(StationState, station.key) or StationState(station=station.key)
     state.pending_order_id, state.pending_since = order.id, utcnow()
     db.session.add(state)

@@ -182,6 +182,9 @@ def create_scan():
         if exc.field:
             body["field"] = exc.field
         return jsonify(body), exc.status
+    from .scan import after_scan
+
+    answer, status = after_scan(answer, status, g.actor)
     return jsonify(answer), status
 
 

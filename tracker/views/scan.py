@@ -35,6 +35,22 @@ def scan_answer(scan, replayed: bool) -> tuple[dict, int]:
     return answer, scan_status(answer)
 
 
+def after_scan(answer: dict, status: int, actor) -> tuple[dict, int]:
+    """A packed order scanned at a station that buys labels: the label is bought now that the scan is
+    committed (a replayed scan answers the purchase its first try made)."""
+    station = current_settings().stations.get(answer.get("station") or "")
+    if not (station and station.buy_labels and answer.get("ok") and answer.get("outcome") == "info"
+            and answer.get("order_id") and answer.get("kind") in ("order", "job")):
+        return answer, status
+    from ..services.postage import buy_at_ship_out
+
+    scan, status = buy_at_ship_out(answer["scan_id"], actor=actor)
+    answer = scan_json(scan, replayed=answer.get("replayed", False))
+    if not answer["ok"]:
+        answer["error"] = answer["message"]
+    return answer, status
+
+
 def parse_scanned_at(value) -> dt.datetime | None:
     if not isinstance(value, str) or len(value) > 40:
         return None
@@ -107,7 +123,31 @@ def submit(station):
     except ScanInputError as exc:
         db.session.rollback()
         return _json_error(exc.message, exc.status, exc.field)
+    answer, status = after_scan(answer, status, page_actor())
     return jsonify(answer), status
+
+
+@bp.post("/scan/<station>/package")
+@role_required("operator")
+def choose_package(station):
+    """The package preset this station buys labels for, until another is picked."""
+    from ..services.postage import PostageProblem, remember_station_package
+
+    try:
+        st = station_or_error(station)
+    except ScanInputError as exc:
+        return _json_error(exc.message, 404)
+    data = _json_object()
+    name = data.get("package") if isinstance(data, dict) else request.form.get("package")
+    if not isinstance(name, str) or not name:
+        return _json_error("say which package (a preset's name)", 400, "package")
+    try:
+        remember_station_package(st.key, name)
+    except PostageProblem as exc:
+        db.session.rollback()
+        return _json_error(exc.message, exc.status, exc.field)
+    db.session.commit()
+    return jsonify({"ok": True, "station": st.key, "package": name})
 
 
 @bp.post("/scan/<station>/undo")

@@ -594,3 +594,38 @@ def test_method_rules(load):
 ])
 def test_bad_method_rules_name_the_key(load, text, phrase):
     assert phrase in config_error(load, text)
+
+
+# -- shipping labels (docs/SHIPPING.md) -------------------------------------------------------------
+
+def test_shipping_defaults_to_the_provider_with_a_key_and_reads_presets(load):
+    s = load("""
+        [providers.shippo]
+        api_key = "k"
+        [shipping]
+        choose = "cheapest_within_days:3"
+        [shipping.from]
+        name = "Shop"
+        [[packages]]
+        name = "Mailer"
+        weight_oz = 10
+        """)
+    assert s.shipping["provider"] == "shippo" and s.shipping["rule"].days == 3
+    assert s.packages["Mailer"].weight_oz == 10 and s.packages["Mailer"].length_in is None
+    assert load("").shipping["provider"] is None
+
+
+@pytest.mark.parametrize("text,where", [
+    ('[shipping]\nchoose = "cheap"', "shipping.choose"),
+    ('[shipping]\nprovider = "ups"', "shipping.provider"),
+    ('[shipping]\nprinter = "nope"', "shipping.printer"),
+    ('[shipping.from]\ncountry = "USA"', "shipping.from.country"),
+    ('[[packages]]\nname = "Box"', "packages[0].weight_oz"),
+    ('[[packages]]\nname = "Box"\nweight_oz = 5\nlength_in = 3', "packages[0]"),
+    ('[[packages]]\nname = "Box"\nweight_oz = 99999', "packages[0].weight_oz"),
+    ('[shipping]\ndefault_package = "Crate"', "shipping.default_package"),
+    ('[[stations]]\nkey = "pack"\nmoves_to = "packaging"\nbuy_labels = true', "stations[0].buy_labels"),
+    ('[[stations]]\nkey = "ship"\nmoves_to = "labeled"\npackage = "Crate"', "stations[0].package"),
+])
+def test_shipping_mistakes_name_the_key(load, text, where):
+    assert config_error(load, text).startswith(f"config: {where}")

@@ -42,6 +42,7 @@ ROLES = {
     "printing.print_order_labels": "operator", "printing.job_label_png": "operator",
     "printing.packing_png": "operator", "printing.browser_print": "operator",
     "scan.stations": "operator", "scan.page": "operator", "scan.submit": "operator", "scan.undo": "operator",
+    "scan.choose_package": "operator",
     "imports.index": "manager", "imports.upload": "manager", "imports.mapping": "manager",
     "imports.result": "manager", "imports.template": "manager",
     "marketplaces.index": "manager", "marketplaces.etsy_fetch": "manager",
@@ -54,7 +55,8 @@ ROLES = {
 API_ROLES = {
     "api.create_order": "operator", "api.show_order": "operator", "api.advance_order": "operator",
     "api.cancel_order": "manager", "api.create_scan": "operator", "api.print_labels": "operator",
-    "api.add_shipment": "operator", "api.alerts": "operator", "api.acknowledge_alert": "operator",
+    "api.add_shipment": "operator", "api.postage_rates": "operator", "api.buy_postage": "operator",
+    "api.list_postage": "operator", "api.void_postage": "operator", "api.alerts": "operator", "api.acknowledge_alert": "operator",
     "api.snooze_alert": "operator",
 }
 

@@ -7,7 +7,11 @@ document.addEventListener("htmx:configRequest", function (evt) {
 document.addEventListener("submit", function (evt) {
   var btn = evt.submitter;
   var msg = (btn && btn.dataset.confirm) || evt.target.dataset.confirm;
-  if (msg && !window.confirm(msg)) { evt.preventDefault(); }
+  if (msg && !window.confirm(msg)) { evt.preventDefault(); return; }
+  // data-once: a button that spends money is pressed once (the server's purchase key is the real guard).
+  if (btn && btn.hasAttribute("data-once")) {
+    window.setTimeout(function () { btn.disabled = true; btn.textContent = "Buying…"; }, 0);
+  }
 });
 // "+ Add item" on the order form: copies the last item row with the next index, blank.
 document.addEventListener("click", function (evt) {

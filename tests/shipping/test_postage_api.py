@@ -281,3 +281,41 @@ def test_a_ship_out_scan_that_cannot_buy_says_why_in_red_and_buys_nothing(shop):
     resp = api.post("/api/scans", json={"station": "ship-1", "code": code})
     assert resp.status_code == 422 and not resp.json["ok"] and "cannot deliver" in resp.json["error"]
     assert api.get(f"/api/orders/{code}").json["stage"] == "packaging" and not server.bought
+
+
+def test_the_order_page_buys_prints_and_voids_with_a_double_click_buying_once(shop):
+    from tests.conftest import login
+
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    client = login(app.test_client(), "operator")
+    page = client.get(f"/orders/{code}").get_data(as_text=True)
+    assert "Buy and print label" in page and 'name="purchase_key"' in page
+    import re
+    key = re.search(r'name="purchase_key" value="([0-9a-f]+)"', page).group(1)
+    form = {"csrf_token": client.csrf_token, "purchase_key": key, "package": "Box M", "printer": "label"}
+    first = client.post(f"/orders/{code}/postage", data=form, follow_redirects=True).get_data(as_text=True)
+    second = client.post(f"/orders/{code}/postage", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "flash-success" in first and "already bought" in second and len(server.bought) == 1
+    assert api.get(f"/api/orders/{code}").json["stage"] == "labeled"
+    # without the CSRF token nothing is bought
+    assert client.post(f"/orders/{code}/postage", data={"package": "Box M", "another_parcel": "1"}).status_code == 400
+    with app.app_context():
+        pid = db.session.scalars(select(LabelPurchase).where(LabelPurchase.status == "bought")).one().id
+    voided = client.post(f"/orders/{code}/postage/{pid}/void", data={"csrf_token": client.csrf_token},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "voided" in voided and api.get(f"/api/orders/{code}").json["stage"] == "packaging"
+
+
+def test_a_refusal_on_the_order_page_is_a_red_flash(shop):
+    from tests.conftest import login
+
+    app, server, api = shop("easypost")
+    code = packed_order(app, ship_street1="1 Nowhere Rd")
+    client = login(app.test_client(), "operator")
+    page = client.post(f"/orders/{code}/postage", data={"csrf_token": client.csrf_token, "weight_oz": "abc"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "flash-error" in page and "weight_oz" in page
+    page = client.post(f"/orders/{code}/postage", data={"csrf_token": client.csrf_token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "flash-error" in page and "cannot deliver" in page and not server.bought

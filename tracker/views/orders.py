@@ -16,7 +16,7 @@ from ..models import utcnow
 from ..queries import order_alerts, order_events, order_notifications, search_orders, stage_counts, tracking_url
 from ..services import orders as order_service
 from ..settings import current_settings
-from . import job_or_404, order_or_404, refusals_flashed
+from . import job_or_404, order_or_404, refusals_flashed, sentence
 
 bp = Blueprint("orders", __name__)
 
@@ -132,7 +132,23 @@ def show(code):
                            tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),
                            people_stages=lc.people_stages(), job_stages=lc.job_stages(),
                            shop_printers=list(current_settings().printers), alerts=order_alerts(order),
-                           notifications=order_notifications(order))
+                           notifications=order_notifications(order), shipping=_shipping_panel(order))
+
+
+def _shipping_panel(order) -> dict | None:
+    """What the order page's label form needs; None when no label provider is set up."""
+    import uuid
+
+    from ..services.postage import PostageProblem, label_provider, provider_label, purchases_of
+
+    try:
+        provider, _ = label_provider()
+    except PostageProblem:
+        return None
+    settings = current_settings()
+    return {"provider": provider_label(provider), "packages": list(settings.packages),
+            "default_package": settings.shipping["default_package"], "rule": settings.shipping["rule"].text,
+            "purchases": purchases_of(order), "key": uuid.uuid4().hex}
 
 
 @bp.get("/jobs/<code>")
@@ -283,3 +299,40 @@ def replace_number(code, number):
         shipment = replace_tracking_number(_shipment_of(order, number), new, actor=page_actor(), source="web")
         flash(f"Tracking number changed to {shipment.tracking_number}.", "success")
     return redirect(url_for("orders.show", code=order.code))
+
+
+@bp.post("/orders/<code>/postage")
+@role_required("operator")
+def buy_postage(code):
+    """The order page's Buy label: the package picked or typed, the shop's rule picks the rate. The form's
+    own key (made when the page was drawn) makes a double click one purchase."""
+    from ..services.postage import PostageProblem, buy_label, package_for
+
+    order = order_or_404(code)
+    form = request.form
+    key = (form.get("purchase_key") or "").strip()[:80] or None
+    try:
+        data = {k: form.get(k) or None for k in ("package", "weight_oz", "length_in", "width_in", "height_in")}
+        bought = buy_label(order.code, actor=page_actor(), source="web", package=package_for(data),
+                           key=f"web:{key}" if key else None, another_parcel=form.get("another_parcel") == "1",
+                           is_return=form.get("is_return") == "1", printer=form.get("printer") or None)
+        flash(sentence(bought.message), "success")
+    except PostageProblem as exc:
+        db.session.rollback()
+        flash(sentence(exc.message), "error")
+    return redirect(url_for("orders.show", code=order.code, _anchor="shipping"))
+
+
+@bp.post("/orders/<code>/postage/<int:purchase_id>/void")
+@role_required("operator")
+def void_postage(code, purchase_id: int):
+    from ..services.postage import PostageProblem, get_purchase, void_label
+
+    order = order_or_404(code)
+    try:
+        row = void_label(get_purchase(order, purchase_id).id, actor=page_actor(), source="web")
+        flash(f"Label {row.tracking_number} voided (refund {row.refund_status}).", "success")
+    except PostageProblem as exc:
+        db.session.rollback()
+        flash(sentence(exc.message), "error")
+    return redirect(url_for("orders.show", code=order.code, _anchor="shipping"))

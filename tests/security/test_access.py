@@ -41,7 +41,7 @@ ROLES = {
     "printing.printers": "operator", "printing.test_print": "operator", "printing.retry": "operator",
     "printing.print_order_labels": "operator", "printing.job_label_png": "operator",
     "printing.packing_png": "operator", "printing.browser_print": "operator",
-    "scan.stations": "operator", "scan.page": "operator", "scan.submit": "operator", "scan.undo": "operator",
+    "scan.stations": "operator", "scan.page": "operator", "scan.submit": "operator", "scan.undo": "operator", "orders.buy_postage": "operator", "orders.void_postage": "operator",
     "scan.choose_package": "operator",
     "imports.index": "manager", "imports.upload": "manager", "imports.mapping": "manager",
     "imports.result": "manager", "imports.template": "manager",

@@ -583,7 +583,7 @@ FROM_KEYS = ("name", "company", "street1", "street2", "city", "state", "zip", "c
 def _shipping(raw: dict, printers: dict, providers: dict, packages: dict) -> dict:
     """[shipping]: buying labels (docs/SHIPPING.md): which provider, the rule that picks a rate, the
     ship-from address, the printer for labels bought away from a station, and the default package."""
-    from .domain.postage import RULES, parse_rule
+    from .domain.postage import parse_rule
 
     t = _table(raw.get("shipping"), "shipping")
     _only(t, {"provider", "choose", "from", "printer", "verify_addresses", "default_package"}, "shipping")
@@ -610,7 +610,7 @@ def _shipping(raw: dict, printers: dict, providers: dict, packages: dict) -> dic
     default_package = _str(t, "default_package", "shipping")
     if default_package is not None and default_package not in packages:
         _fail("shipping.default_package", f"no package preset named {default_package!r} in [[packages]]")
-    return {"provider": provider, "rule": rule, "rules": RULES, "from": {k: ship_from.get(k) for k in FROM_KEYS},
+    return {"provider": provider, "rule": rule, "from": {k: ship_from.get(k) for k in FROM_KEYS},
             "printer": printer, "verify_addresses": _bool(t, "verify_addresses", "shipping", True),
             "default_package": default_package}
 

@@ -127,8 +127,6 @@ def test_a_timeout_then_a_retry_buys_one_label(shop):
 def test_a_500_on_buy_then_a_retry_buys_once(shop):
     app, server, api = shop("easypost")
     code = packed_order(app)
-    api.post(f"/api/orders/{code}/rates", json={})  # warm: the next request is the buy's quote
-    server.route  # noqa: B018
     rates = api.post(f"/api/orders/{code}/rates", json={}).json
     server.fail_next(500)
     failed = api.post(f"/api/orders/{code}/postage", json={"rate_id": rates["chosen_rate_id"]})

@@ -220,6 +220,18 @@ def label_format_for(printer_takes: str | None) -> str:
     return LABEL_FORMAT_FOR_PRINTER.get(printer_takes or "zpl", "zpl")
 
 
+def label_format_of(data: bytes) -> str | None:
+    """zpl, pdf or png from a label file's own bytes (never its name)."""
+    head = data[:2048].lstrip()
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if b"^XA" in head.upper():
+        return "zpl"
+    return None
+
+
 def money(amount: str, currency: str) -> str:
     symbol = {"USD": "$", "CAD": "CA$", "EUR": "€", "GBP": "£", "AUD": "A$"}.get((currency or "").upper())
     return f"{symbol}{amount}" if symbol else f"{amount} {currency}"

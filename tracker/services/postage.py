@@ -26,7 +26,7 @@ from ..extensions import db
 from ..integrations.http import ProviderError
 from ..integrations.postage import PROVIDERS, download_label
 from ..integrations.postage.common import BUY_TIMEOUT
-from ..models import LabelPurchase, Order, Shipment, StationState, utcnow
+from ..models import LabelPurchase, Order, StationState, utcnow
 from ..settings import current_settings
 from .orders import Actor, move_order, record_note
 from .outbox import RetryLater, enqueue, handler
@@ -551,10 +551,6 @@ def get_purchase(order: Order, purchase_id: int) -> LabelPurchase:
     if row is None or row.order_id != order.id:
         raise PostageProblem(404, f"{order.code} has no label purchase {purchase_id}")
     return row
-
-
-def shipment_of(order: Order, number: str) -> Shipment | None:
-    return next((s for s in order.shipments if s.tracking_number == number), None)
 
 
 # -- the ship-out station ---------------------------------------------------------------------------

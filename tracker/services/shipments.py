@@ -5,6 +5,7 @@ from sqlalchemy import select, update
 
 from ..domain.carriers import CARRIER_NAMES, CARRIERS, detect_carrier, normalise_tracking, valid_tracking
 from ..domain.lifecycle import MoveRefused
+from ..domain.postage import label_format_of as sniff_label_format
 from ..extensions import db
 from ..models import Order, Shipment, utcnow
 from .orders import Actor, record_note
@@ -84,13 +85,9 @@ MAX_LABEL_BYTES = 2 * 1024 * 1024
 
 
 def label_format_of(data: bytes) -> str | None:
-    """zpl or pdf from the file's own bytes (not its name)."""
-    head = data[:2048].lstrip()
-    if head.startswith(b"%PDF-"):
-        return "pdf"
-    if b"^XA" in head.upper():
-        return "zpl"
-    return None
+    """zpl or pdf from the file's own bytes (not its name): the files a shop attaches by hand."""
+    fmt = sniff_label_format(data)
+    return fmt if fmt in ("zpl", "pdf") else None
 
 
 def attach_label(shipment: Shipment, data: bytes, *, actor: Actor, source: str) -> str:

@@ -319,6 +319,7 @@ def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
 
     before = shipment_state(shipment)
     was_active = shipment.activated_at is not None
+    had_exception = shipment.exception is not None
     db.session.flush()
     events = db.session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id))
     state = cs.derive_state(cs.TrackingEventIn(key=e.key, occurred_at=e.occurred_at, status=e.status,
@@ -328,7 +329,7 @@ def recompute_shipment(shipment: Shipment) -> cs.ShipmentState:
         shipment.final = True  # a voided label is not followed any more, whatever its events say
     shipment.activated_at, shipment.delivered_at, shipment.last_event_at = (state.activated_at, state.delivered_at,
                                                                             state.last_event_at)
-    _carrier_alerts_for(shipment)
+    _carrier_alerts_for(shipment, had_exception=had_exception)
     sync_order(shipment.order)
     if shipment.is_return or shipment.voided_at is not None:
         return state  # the customer and the marketplace hear only of the parcels on their way to them
@@ -451,13 +452,15 @@ def poll_carriers(limit: int = 200, run_seconds: int = 60) -> dict:
 
 # -- carrier alerts ---------------------------------------------------------------------------------
 
-def _carrier_alerts_for(shipment: Shipment) -> None:
+def _carrier_alerts_for(shipment: Shipment, *, had_exception: bool = True) -> None:
     """Alerts that follow from an event at once: an exception, a return."""
     code = shipment.order.code if shipment.order else ""
     current = (f"exception:{shipment.id}:{shipment.exception}:{shipment.last_event_at}"
                if shipment.exception and not shipment.final else None)
     # An exception that a newer normal event (or the delivery) cleared is over now, not at the next sweep.
-    close_shipment_alerts("carrier_exception", shipment.id, keep=current)
+    # (A parcel that never had one has none to close: no query on the common webhook.)
+    if had_exception or current is not None:
+        close_shipment_alerts("carrier_exception", shipment.id, keep=current)
     if current is not None:
         raise_alert("carrier_exception", current,
                     message=f"{code}: {shipment.carrier.upper()} {shipment.tracking_number} reports "

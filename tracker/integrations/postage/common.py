@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...domain.postage import Rate
+from ...domain.postage import Rate, label_format_of
 from ..carriers.common import carrier_code, text
 from ..http import ProviderError, request
 
@@ -52,18 +52,6 @@ def timeout(config: dict, default: float) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 120:
         return float(value)
     return default
-
-
-def label_format_of(data: bytes) -> str | None:
-    """zpl, pdf or png from a file's own bytes."""
-    head = data[:2048].lstrip()
-    if head.startswith(b"%PDF-"):
-        return "pdf"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if b"^XA" in head.upper():
-        return "zpl"
-    return None
 
 
 def download_label(url: str, *, timeout_s: float = CALL_TIMEOUT) -> tuple[bytes, str]:

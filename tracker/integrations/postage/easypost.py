@@ -94,9 +94,7 @@ def buy(config: dict, quote_ref: str, rate_id: str, *, label_format: str, key: s
         resp = request("POST", _url(config, path), headers=_auth(config), json={"rate": {"id": rate_id}},
                        timeout=timeout(config, BUY_TIMEOUT))
     except ProviderError as exc:
-        code = text(obj(obj(exc.response.json() if exc.response is not None and _is_json(exc.response) else {})
-                        .get("error")).get("code"))
-        if code == "SHIPMENT.POSTAGE.EXISTS":
+        if _error_code(exc) == "SHIPMENT.POSTAGE.EXISTS":
             # Bought already (an earlier try whose answer was lost): that purchase is the answer.
             found = find_purchase(config, quote_ref, rate_id, key)
             if found is not None:
@@ -105,12 +103,13 @@ def buy(config: dict, quote_ref: str, rate_id: str, *, label_format: str, key: s
     return _purchase(obj(resp.json()), label_format, resp)
 
 
-def _is_json(resp) -> bool:
+def _error_code(exc: ProviderError) -> str | None:
+    """EasyPost's error code ({"error": {"code": ...}}) in a refused call's answer."""
     try:
-        resp.json()
-        return True
+        doc = exc.response.json() if exc.response is not None else None
     except ValueError:
-        return False
+        return None
+    return text(obj(obj(doc).get("error")).get("code"))
 
 
 def find_purchase(config: dict, quote_ref: str, rate_id: str, key: str) -> Purchase | None:

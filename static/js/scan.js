@@ -234,6 +234,30 @@
     qcReason.addEventListener("change", function () { input.focus(); });
   }
 
+  // A station that buys labels: the package preset its next labels are bought for, kept by the server.
+  var packagePick = document.getElementById("package-pick");
+  if (packagePick) {
+    packagePick.addEventListener("click", function (evt) {
+      var b = evt.target.closest("[data-package]");
+      if (!b) { return; }
+      var name = b.dataset.package;
+      fetch(packagePick.dataset.url, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf()},
+        body: JSON.stringify({package: name})
+      }).then(function (resp) { return resp.json(); }).then(function (body) {
+        if (body.ok === false) { show("bad", body.error); beep(false); return; }
+        packagePick.querySelectorAll("[data-package]").forEach(function (x) {
+          var on = x.dataset.package === body.package;
+          x.classList.toggle("is-on", on);
+          x.setAttribute("aria-pressed", on ? "true" : "false");
+        });
+        show("info", "Package: " + body.package, "The next labels bought here are for this package.");
+      }).catch(function () { show("bad", "Picking a package needs the network; try again"); });
+      input.focus();
+    });
+  }
+
   // The field keeps focus, so a scanner's keystrokes always land in it (except while picking a reason).
   document.addEventListener("click", function (evt) {
     if (evt.target.closest("select, a, input")) { return; }

@@ -267,7 +267,13 @@ def test_the_station_remembers_the_package_picked_there(shop):
     client = login(app.test_client(), "operator")
     headers = {"X-CSRFToken": client.csrf_token}
     assert client.post("/scan/ship-1/package", json={"package": "Crate"}, headers=headers).status_code == 400
+    page = client.get("/scan/ship-1").get_data(as_text=True)
+    assert 'data-package="Poly mailer"' in page and 'is-on" data-package="Poly mailer"' in page
     assert client.post("/scan/ship-1/package", json={"package": "Box M"}, headers=headers).status_code == 200
+    page = client.get("/scan/ship-1").get_data(as_text=True)
+    assert 'is-on" data-package="Box M"' in page and 'is-on" data-package="Poly mailer"' not in page
+    # a station that buys no labels shows no picker
+    assert 'id="package-pick"' not in client.get("/scan/pack-1").get_data(as_text=True)
     code = packed_order(app)
     assert api.post("/api/scans", json={"station": "ship-1", "code": code}).json["ok"]
     assert server.calls("POST", "/v2/shipments")[0].json()["shipment"]["parcel"]["weight"] == 40

@@ -74,11 +74,18 @@ def page(station):
         st = station_or_error(station)
     except ScanInputError as exc:
         abort(404, description=exc.message)
-    cfg = current_settings().scanning
+    settings = current_settings()
+    cfg = settings.scanning
+    packages, package = [], None
+    if st.buy_labels:
+        from ..services.postage import station_package
+
+        packages = list(settings.packages.values())
+        package = station_package(st.key) or settings.shipping["default_package"]
     return render_template("scan/page.html", station=st, recent=[scan_json(s) for s in recent_scans(st.key)],
                            qc_reasons=cfg["qc_fail_reasons"] if st.moves_to in ("qc", "production") else [],
                            pending=pending_label_order(st.key), undo_seconds=cfg["undo_seconds"],
-                           badge_prefix=cfg["badge_prefix"])
+                           badge_prefix=cfg["badge_prefix"], packages=packages, package=package)
 
 
 def _json_object():

@@ -137,7 +137,7 @@
     }
     beep(!!s.ok);
     addRecent(s);
-    if (s.ok && s.outcome === "moved") {
+    if (s.ok && s.outcome === "moved" && s.undoable !== false) {
       lastUndoable = s;
       undoBtn.hidden = false;
       undoBtn.textContent = "Undo " + (s.job_id || s.order_id || "last scan");

@@ -260,6 +260,21 @@ def test_scanning_a_packed_order_at_the_ship_out_station_buys_and_prints_its_lab
     assert number.encode() in printer.wait_for(1)[0]
 
 
+def test_a_ship_out_scan_that_bought_a_label_is_not_undone_by_the_undo_button(shop):
+    from tests.conftest import login
+
+    app, server, api = shop("easypost")
+    code = packed_order(app)
+    client = login(app.test_client(), "operator")
+    headers = {"X-CSRFToken": client.csrf_token}
+    resp = client.post("/scan/ship-1", json={"code": code, "scan_id": "tablet-1-0002"}, headers=headers)
+    assert resp.status_code == 200 and resp.json["ok"] and resp.json["undoable"] is False
+    undo = client.post("/scan/ship-1/undo", json={"scan_id": "tablet-1-0002"}, headers=headers)
+    assert undo.status_code == 409 and "void the label" in undo.json["error"]
+    order = api.get(f"/api/orders/{code}").json
+    assert order["stage"] == "labeled" and len(order["shipments"]) == 1
+
+
 def test_the_station_remembers_the_package_picked_there(shop):
     from tests.conftest import login
 

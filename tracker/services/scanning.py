@@ -13,7 +13,7 @@ from ..domain import scanning as rules
 from ..domain.carriers import CARRIER_NAMES, detect_carrier, label_tracking_number, looks_like_tracking
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused, sentence
 from ..extensions import db
-from ..models import Batch, Event, Job, Order, Scan, Shipment, StationState, User, utcnow
+from ..models import Batch, Event, Job, LabelPurchase, Order, Scan, Shipment, StationState, User, utcnow
 from ..settings import Station, current_settings
 from . import orders as order_service
 from .orders import Actor
@@ -450,6 +450,13 @@ def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
                              window=_scanning_settings()["undo_seconds"])
     if why is None and scan.kind == "label":
         why = "a ship-out check cannot be undone by scan; move the order back from its page"
+    if why is None and scan.outcome == "moved":
+        # A ship-out scan that bought a label: taking the move back would leave a live label behind.
+        bought = db.session.execute(select(LabelPurchase.tracking_number).where(
+            LabelPurchase.key == f"scan:{uid}", LabelPurchase.status.in_(("bought", "unresolved")))).first()
+        if bought is not None:
+            why = (f"this scan bought label {bought[0] or '(still being checked)'}; void the label on the "
+                   "order page to take it back")
     if why:
         raise MoveRefused(why)
     lc = current_settings().lifecycle

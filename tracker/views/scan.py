@@ -46,6 +46,7 @@ def after_scan(answer: dict, status: int, actor) -> tuple[dict, int]:
 
     scan, status = buy_at_ship_out(answer["scan_id"], actor=actor)
     answer = scan_json(scan, replayed=answer.get("replayed", False))
+    answer["undoable"] = False  # a bought label is voided on the order page, not undone by a scan
     if not answer["ok"]:
         answer["error"] = answer["message"]
     return answer, status

@@ -42,6 +42,7 @@ ROLES = {
     "printing.print_order_labels": "operator", "printing.job_label_png": "operator",
     "printing.packing_png": "operator", "printing.browser_print": "operator",
     "scan.stations": "operator", "scan.page": "operator", "scan.submit": "operator", "scan.undo": "operator", "orders.buy_postage": "operator", "orders.void_postage": "operator",
+    "orders.edit_ship_to": "operator",
     "scan.choose_package": "operator",
     "imports.index": "manager", "imports.upload": "manager", "imports.mapping": "manager",
     "imports.result": "manager", "imports.template": "manager",

@@ -338,3 +338,35 @@ def test_a_refusal_on_the_order_page_is_a_red_flash(shop):
     page = client.post(f"/orders/{code}/postage", data={"csrf_token": client.csrf_token},
                        follow_redirects=True).get_data(as_text=True)
     assert "flash-error" in page and "cannot deliver" in page and not server.bought
+
+
+def test_an_address_refused_for_a_missing_street_is_fixed_on_the_order_page_then_bought(shop):
+    from tests.conftest import login
+    from tracker.models import Event
+
+    app, server, api = shop("easypost")
+    code = packed_order(app, ship_street1=None)
+    refused = api.post(f"/api/orders/{code}/postage", json={})
+    assert refused.status_code == 422 and "street" in refused.json["error"] and not server.bought
+    client = login(app.test_client(), "operator")
+    page = client.get(f"/orders/{code}").get_data(as_text=True)
+    assert 'action="/orders/' + code + '/ship-to"' in page and "<details class=\"edit-address\" open" in page
+    form = {"csrf_token": client.csrf_token, "name": "Rosa Diaz", "street1": "12 Elm St", "city": "Denver",
+            "region": "CO", "postal_code": "80202", "country": "us"}
+    # a bad field: a red flash, nothing changed
+    bad = client.post(f"/orders/{code}/ship-to", data={**form, "country": "U1"}, follow_redirects=True)
+    assert "flash-error" in bad.get_data(as_text=True) and "two-letter country" in bad.get_data(as_text=True)
+    assert api.post(f"/api/orders/{code}/postage", json={}).status_code == 422
+    # without the CSRF token: refused
+    assert client.post(f"/orders/{code}/ship-to", data={k: v for k, v in form.items() if k != "csrf_token"}
+                       ).status_code == 400
+    good = client.post(f"/orders/{code}/ship-to", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "Ship-to address changed (street)" in good and "12 Elm St" in good
+    again = client.post(f"/orders/{code}/ship-to", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "already that" in again
+    with app.app_context():
+        notes = [e.note for e in db.session.scalars(select(Event).where(Event.note.like("Ship-to%")))]
+    assert notes == ["Ship-to address changed: street"]  # which part, never the address itself
+    bought = api.post(f"/api/orders/{code}/postage", json={})
+    assert bought.status_code == 201 and len(server.bought) == 1
+    assert server.calls("POST", "/v2/shipments")[-1].json()["shipment"]["to_address"]["street1"] == "12 Elm St"

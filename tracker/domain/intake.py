@@ -65,6 +65,28 @@ def _no_extra(obj: dict, allowed: set[str], where: str) -> None:
         raise InvalidInput(f"unknown field '{name}' (allowed: {', '.join(sorted(allowed))})", name)
 
 
+SHIP_TO_ATTRS = {"name": ("ship_name", 200), "company": ("ship_company", 200), "street1": ("ship_street1", 200),
+                 "street2": ("ship_street2", 200), "city": ("ship_city", 100), "region": ("ship_region", 100),
+                 "postal_code": ("ship_postal", 20), "country": ("ship_country", 2)}
+
+
+def parse_ship_to(ship_to) -> dict:
+    """A ship-to object ({"name", "company", "street1", "street2", "city", "region", "postal_code",
+    "country"}, each optional) as the order's ship_* attributes; a field left out or empty is None."""
+    if ship_to is None:
+        ship_to = {}
+    if not isinstance(ship_to, dict):  # also "", [] and false, which `or {}` used to let through
+        raise InvalidInput("'ship_to' must be an object", "ship_to")
+    _no_extra(ship_to, SHIP_TO_FIELDS, "ship_to")
+    out = {attr: _text(ship_to, key, "ship_to", required=False, max_len=size)
+           for key, (attr, size) in SHIP_TO_ATTRS.items()}
+    country = out["ship_country"]
+    if country and not re.match(r"^[A-Za-z]{2}$", country):
+        raise InvalidInput("'ship_to.country' must be a two-letter country code", "ship_to.country")
+    out["ship_country"] = country.upper() if country else None
+    return out
+
+
 def _text(obj: dict, key: str, where: str, *, required: bool, max_len: int) -> str | None:
     name = f"{where}.{key}" if where else key
     value = obj.get(key)
@@ -185,15 +207,7 @@ def validate_order(data, *, today: dt.date, max_quantity: int = 100_000, max_ite
     if not isinstance(rush, bool):
         raise InvalidInput("'rush' must be true or false", "rush")
 
-    ship_to = data.get("ship_to")
-    if ship_to is None:
-        ship_to = {}
-    if not isinstance(ship_to, dict):  # also "", [] and false, which `or {}` used to let through
-        raise InvalidInput("'ship_to' must be an object", "ship_to")
-    _no_extra(ship_to, SHIP_TO_FIELDS, "ship_to")
-    country = _text(ship_to, "country", "ship_to", required=False, max_len=2)
-    if country and not re.match(r"^[A-Za-z]{2}$", country):
-        raise InvalidInput("'ship_to.country' must be a two-letter country code", "ship_to.country")
+    ship = parse_ship_to(data.get("ship_to"))
 
     return OrderDraft(
         customer_name=name,
@@ -205,12 +219,5 @@ def validate_order(data, *, today: dt.date, max_quantity: int = 100_000, max_ite
         notes=_text(data, "notes", "", required=False, max_len=2000),
         channel=channel,
         external_ref=ref,
-        ship_city=_text(ship_to, "city", "ship_to", required=False, max_len=100),
-        ship_region=_text(ship_to, "region", "ship_to", required=False, max_len=100),
-        ship_country=country.upper() if country else None,
-        ship_name=_text(ship_to, "name", "ship_to", required=False, max_len=200),
-        ship_company=_text(ship_to, "company", "ship_to", required=False, max_len=200),
-        ship_street1=_text(ship_to, "street1", "ship_to", required=False, max_len=200),
-        ship_street2=_text(ship_to, "street2", "ship_to", required=False, max_len=200),
-        ship_postal=_text(ship_to, "postal_code", "ship_to", required=False, max_len=20),
+        **ship,
     )

@@ -223,6 +223,28 @@ def record_note(order: Order, *, kind: str, actor: Actor, source: str, note: str
     return ev
 
 
+SHIP_TO_WORDS = {"ship_name": "name", "ship_company": "company", "ship_street1": "street",
+                 "ship_street2": "street (2)", "ship_city": "city", "ship_region": "region",
+                 "ship_postal": "postal code", "ship_country": "country"}
+
+
+def update_ship_to(order: Order, ship: dict, *, actor: Actor, source: str) -> list[str]:
+    """Sets the order's ship-to address (intake.parse_ship_to's attributes; None clears a field) and
+    records which parts changed, without the values (the timeline is not where an address is kept).
+    Returns the changed parts' words."""
+    changed = [words for attr, words in SHIP_TO_WORDS.items()
+               if attr in ship and getattr(order, attr) != ship[attr]]
+    if not changed:
+        return []
+    for attr in SHIP_TO_WORDS:
+        if attr in ship:
+            setattr(order, attr, ship[attr])
+    order.updated_at = utcnow()
+    record_note(order, kind="note", actor=actor, source=source,
+                note="Ship-to address changed: " + ", ".join(changed))
+    return changed
+
+
 def move_card(code: str, to: str | None, *, actor: Actor, source: str = "board") -> str:
     """A board card dropped on a column (or its advance button): a job card moves its job within the job
     stages and packs its order from there; an order card moves the order. Returns what happened."""

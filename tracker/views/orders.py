@@ -301,6 +301,26 @@ def replace_number(code, number):
     return redirect(url_for("orders.show", code=order.code))
 
 
+@bp.post("/orders/<code>/ship-to")
+@role_required("operator")
+def edit_ship_to(code):
+    """The ship-to address, corrected by staff (a label refused for a missing street, a typo)."""
+    from ..domain.intake import SHIP_TO_FIELDS, parse_ship_to
+
+    order = order_or_404(code)
+    try:
+        ship = parse_ship_to({k: request.form.get(k) or None for k in SHIP_TO_FIELDS})
+        changed = order_service.update_ship_to(order, ship, actor=page_actor(), source="web")
+    except InvalidInput as exc:
+        db.session.rollback()
+        flash(sentence(exc.message.replace("'ship_to.", "'")), "error")
+    else:
+        db.session.commit()
+        flash(f"Ship-to address changed ({', '.join(changed)})." if changed else "The address was already that.",
+              "success" if changed else "info")
+    return redirect(url_for("orders.show", code=order.code, _anchor="ship-to"))
+
+
 @bp.post("/orders/<code>/postage")
 @role_required("operator")
 def buy_postage(code):

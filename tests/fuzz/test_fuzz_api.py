@@ -88,7 +88,9 @@ def send(client, url, token, body, how, raw=b""):
     if how == "text":
         return client.post(url, data=json.dumps(body), headers={**headers, "Content-Type": "text/plain"})
     if how == "form":
-        return client.post(url, data={"body": str(body)[:100]}, headers=headers)
+        # A form on the wire is UTF-8: a lone surrogate cannot be sent (a browser sends "?" or U+FFFD).
+        text = str(body)[:100].encode("utf-8", "replace").decode("utf-8")
+        return client.post(url, data={"body": text}, headers=headers)
     if how == "none":
         return client.post(url, headers=headers)
     return client.post(url, data=raw, headers={**headers, "Content-Type": "application/json"})

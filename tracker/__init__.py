@@ -2,6 +2,7 @@
 scheduler (app.py does, once)."""
 from __future__ import annotations
 
+import mimetypes
 import os
 import sqlite3
 import threading
@@ -14,6 +15,10 @@ from sqlalchemy.pool import Pool
 
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .settings import load_settings
+
+# The scan page's barcode decoder: browsers compile it fastest when it is served as application/wasm, which
+# Python's own table (and Windows' registry) may not know.
+mimetypes.add_type("application/wasm", ".wasm")
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 1024 * 1024

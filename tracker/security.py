@@ -29,7 +29,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .settings import current_settings
 
 # The public page may show the shop's logo from its own web site; everything else is served by us.
-CSP = ("default-src 'self'; script-src 'self'; style-src {style}; img-src {img}; font-src 'self'; "
+CSP = ("default-src 'self'; script-src {script}; style-src {style}; img-src {img}; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 HSTS = "max-age=15552000"  # 180 days; only sent over HTTPS
 # The web server's own wall (app.py gives it to waitress): a bigger body is refused with 413 before it is
@@ -90,10 +90,13 @@ def csp_nonce() -> str:
     return nonce
 
 
-def content_security_policy(*, nonce: str | None = None, image_origins: tuple[str, ...] = ()) -> str:
+def content_security_policy(*, nonce: str | None = None, image_origins: tuple[str, ...] = (),
+                            wasm: bool = False) -> str:
+    """`wasm`: the page may compile WebAssembly (the scan page's barcode decoder); still no eval."""
     style = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
     img = " ".join(("'self'", "data:", *image_origins))
-    return CSP.format(style=style, img=img)
+    script = "'self' 'wasm-unsafe-eval'" if wasm else "'self'"
+    return CSP.format(script=script, style=style, img=img)
 
 
 def _origin(url: str | None) -> str | None:
@@ -209,7 +212,8 @@ def init_app(app: Flask) -> None:
     def security_headers(resp):
         h = resp.headers
         h.setdefault("Content-Security-Policy",
-                     content_security_policy(nonce=g.get("csp_nonce"), image_origins=image_origins))
+                     content_security_policy(nonce=g.get("csp_nonce"), image_origins=image_origins,
+                                             wasm=g.get("csp_wasm", False)))
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("X-Frame-Options", "DENY")
         h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

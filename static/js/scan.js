@@ -188,6 +188,12 @@
     evt.preventDefault();
     var code = input.value.trim();
     input.value = "";
+    submitCode(code);
+  });
+  // The camera (camera.js) hands each code it reads here, to go the same way as a typed one.
+  root.addEventListener("inktrail:code", function (evt) { submitCode(String(evt.detail.code || "").trim()); });
+
+  function submitCode(code) {
     if (!code) { return; }
     var scan = {scan_id: newId(), station: station, code: code, operator: operator(),
                 scanned_at: new Date().toISOString(), action: failMode ? "qc_fail" : "move"};
@@ -196,7 +202,7 @@
     q.push(scan);
     saveQueue(q);
     flush();
-  });
+  }
 
   undoBtn.addEventListener("click", function () {
     if (!lastUndoable) { return; }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, abort, g, jsonify, render_template, request
 
 from ..auth import page_actor, role_required
 from ..dbretry import unit_of_work
@@ -83,10 +83,12 @@ def page(station):
 
         packages = list(settings.packages.values())
         package = station_package(st.key) or settings.shipping["default_package"]
+    g.csp_wasm = True  # the camera's barcode decoder is WebAssembly
     return render_template("scan/page.html", station=st, recent=[scan_json(s) for s in recent_scans(st.key)],
                            qc_reasons=cfg["qc_fail_reasons"] if st.moves_to in ("qc", "production") else [],
                            pending=pending_label_order(st.key), undo_seconds=cfg["undo_seconds"],
-                           badge_prefix=cfg["badge_prefix"], packages=packages, package=package)
+                           badge_prefix=cfg["badge_prefix"], packages=packages, package=package,
+                           camera_repeat_ms=int(max(cfg["duplicate_seconds"], 2) * 1000))
 
 
 def _json_object():

@@ -116,3 +116,22 @@ def test_the_camera_stops_when_the_page_is_hidden_and_comes_back(camera_browser,
     page.evaluate("Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
                   "document.dispatchEvent(new Event('visibilitychange'))")
     expect(page.locator("#scan")).to_have_attribute("data-camera", "on")
+
+
+def test_over_plain_http_on_the_network_the_camera_button_says_it_needs_https(playwright, live_server):
+    """A tablet opening http://<shop computer>:5000 is not a secure context: no camera, and the page says so."""
+    port = live_server.url.rsplit(":", 1)[1]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, "--host-resolver-rules=MAP shop-computer.lan 127.0.0.1"])
+    try:
+        class Remote:
+            url = f"http://shop-computer.lan:{port}"
+        page = open_logged_in(browser, Remote, viewport=(1024, 768))
+        page.goto(Remote.url + "/scan/art-desk")
+        assert page.evaluate("window.isSecureContext") is False
+        expect(page.locator("#camera-toggle")).to_be_disabled()
+        expect(page.locator("#camera-note")).to_contain_text("HTTPS")
+        # typing still works there
+        expect(page.locator("#scan-input")).to_be_focused()
+    finally:
+        browser.close()

@@ -26,20 +26,23 @@ def printer():
 
 @pytest.fixture
 def shop(tmp_path, printer):
-    """shop(provider, **shipping) -> (app, fake server, Api). Stations: ship-1 buys labels."""
+    """shop(provider, **shipping) -> (app, fake server, Api). Stations: ship-1 buys labels. `config` adds
+    sections to config.toml (a marketplace, say); `app_config` sets Flask settings."""
     made = []
 
-    def start(provider: str = "easypost", provider_extra: dict | None = None, **shipping):
-        server, config, _, _ = fakes.BUILDERS[provider]()
+    def start(provider: str = "easypost", provider_extra: dict | None = None, config: dict | None = None,
+              app_config: dict | None = None, **shipping):
+        server, provider_config, _, _ = fakes.BUILDERS[provider]()
         server.start()
-        config.update(provider_extra or {})
+        provider_config.update(provider_extra or {})
         stations = [{"key": "pack-1", "name": "Packing", "moves_to": "packaging"},
                     {"key": "ship-1", "name": "Ship-out", "moves_to": "labeled", "printer": "label",
                      "buy_labels": True, "package": "Poly mailer"}]
         app = build_app(tmp_path, config={
-            "providers": {provider: config}, "packages": PACKAGES, "stations": stations,
+            "providers": {provider: provider_config}, "packages": PACKAGES, "stations": stations,
             "printers": {"label": {"driver": "zpl", "host": "127.0.0.1", "port": printer.port, "timeout": 2}},
-            "shipping": {"from": FROM, "default_package": "Poly mailer", **shipping}})
+            "shipping": {"from": FROM, "default_package": "Poly mailer", **shipping}, **(config or {})},
+            **(app_config or {}))
         made.append((app, server))
         return app, server, Api(app.test_client(), api_token(app))
 

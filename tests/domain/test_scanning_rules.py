@@ -132,6 +132,8 @@ def test_default_duplicate_window_is_five_seconds():
     (dict(scan_ok=False, outcome="refused", undone=False, age=1), "moved something"),
     (dict(scan_ok=True, outcome="duplicate", undone=False, age=1), "moved something"),
     (dict(scan_ok=True, outcome="info", undone=False, age=1), "moved something"),
+    (dict(scan_ok=True, outcome="moved", undone=False, age=1, bought_label="9400111899560000000001"),
+     "bought label 9400111899560000000001; void the label"),
 ])
 def test_undo_refusal(kw, why):
     age = kw.pop("age")

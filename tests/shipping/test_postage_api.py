@@ -417,3 +417,4 @@ def test_a_bought_label_reaches_the_customer_page_and_shopify_when_the_carrier_s
         assert number in json.dumps(sent["trackingInfo"])
     finally:
         shopify.stop()
+

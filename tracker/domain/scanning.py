@@ -56,14 +56,17 @@ def is_duplicate(previous_code: str | None, previous_at: dt.datetime | None, cod
 
 
 def undo_refusal(*, scan_ok: bool, outcome: str, received_at: dt.datetime, undone: bool, now: dt.datetime,
-                 window: float = UNDO_SECONDS) -> str | None:
-    """Why a scan cannot be undone, or None when it can."""
+                 window: float = UNDO_SECONDS, bought_label: str | None = None) -> str | None:
+    """Why a scan cannot be undone, or None when it can. `bought_label`: the tracking number of the label
+    the scan bought at a ship-out station; undoing the move would leave a live label behind."""
     if undone:
         return "that scan was already undone"
     if not scan_ok or outcome != "moved":
         return "only a scan that moved something can be undone"
     if now - received_at > dt.timedelta(seconds=window):
         return f"a scan can be undone only within {int(window)} seconds"
+    if bought_label is not None:
+        return f"this scan bought label {bought_label}; void the label on the order page to take it back"
     return None
 
 

@@ -431,6 +431,16 @@ def pending_label_order(station_key: str) -> Order | None:
 
 # -- undo -------------------------------------------------------------------------------------------
 
+def _label_bought_by(scan: Scan) -> str | None:
+    """The tracking number of the live label a scan at a label-buying station bought, else None (a
+    purchase whose answer was lost leaves its scan refused, which is never undone)."""
+    station = current_settings().stations.get(scan.station)
+    if station is None or not station.buy_labels or scan.outcome != "moved":
+        return None
+    return db.session.scalar(select(LabelPurchase.tracking_number).where(
+        LabelPurchase.key == f"scan:{scan.uid}", LabelPurchase.status == "bought"))
+
+
 def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
     """Reverses what one scan moved, within the undo window, if nothing has moved those jobs since.
     With `station`, only a scan made at that station (the page undoes its own scans)."""
@@ -447,16 +457,9 @@ def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
     now = utcnow()
     why = rules.undo_refusal(scan_ok=scan.ok, outcome=scan.outcome, received_at=scan.received_at,
                              undone=scan.undone_at is not None, now=now,
-                             window=_scanning_settings()["undo_seconds"])
+                             window=_scanning_settings()["undo_seconds"], bought_label=_label_bought_by(scan))
     if why is None and scan.kind == "label":
         why = "a ship-out check cannot be undone by scan; move the order back from its page"
-    if why is None and scan.outcome == "moved":
-        # A ship-out scan that bought a label: taking the move back would leave a live label behind.
-        bought = db.session.execute(select(LabelPurchase.tracking_number).where(
-            LabelPurchase.key == f"scan:{uid}", LabelPurchase.status.in_(("bought", "unresolved")))).first()
-        if bought is not None:
-            why = (f"this scan bought label {bought[0] or '(still being checked)'}; void the label on the "
-                   "order page to take it back")
     if why:
         raise MoveRefused(why)
     lc = current_settings().lifecycle

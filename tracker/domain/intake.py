@@ -55,7 +55,12 @@ class OrderDraft:
 ORDER_FIELDS = {"customer", "items", "due_date", "channel", "external_ref", "rush", "notes", "ship_to"}
 CUSTOMER_FIELDS = {"name", "email", "phone"}
 ITEM_FIELDS = {"description", "method", "quantity"}
-SHIP_TO_FIELDS = {"name", "company", "street1", "street2", "city", "region", "postal_code", "country"}
+# A ship-to object's fields: the order's attribute, the longest text, and the words for it.
+SHIP_TO_ATTRS = {"name": ("ship_name", 200, "name"), "company": ("ship_company", 200, "company"),
+                 "street1": ("ship_street1", 200, "street"), "street2": ("ship_street2", 200, "street (2)"),
+                 "city": ("ship_city", 100, "city"), "region": ("ship_region", 100, "region"),
+                 "postal_code": ("ship_postal", 20, "postal code"), "country": ("ship_country", 2, "country")}
+SHIP_TO_FIELDS = set(SHIP_TO_ATTRS)
 
 
 def _no_extra(obj: dict, allowed: set[str], where: str) -> None:
@@ -65,24 +70,21 @@ def _no_extra(obj: dict, allowed: set[str], where: str) -> None:
         raise InvalidInput(f"unknown field '{name}' (allowed: {', '.join(sorted(allowed))})", name)
 
 
-SHIP_TO_ATTRS = {"name": ("ship_name", 200), "company": ("ship_company", 200), "street1": ("ship_street1", 200),
-                 "street2": ("ship_street2", 200), "city": ("ship_city", 100), "region": ("ship_region", 100),
-                 "postal_code": ("ship_postal", 20), "country": ("ship_country", 2)}
-
-
-def parse_ship_to(ship_to) -> dict:
+def parse_ship_to(ship_to, where: str = "ship_to") -> dict:
     """A ship-to object ({"name", "company", "street1", "street2", "city", "region", "postal_code",
-    "country"}, each optional) as the order's ship_* attributes; a field left out or empty is None."""
+    "country"}, each optional) as the order's ship_* attributes; a field left out or empty is None.
+    `where` prefixes the fields in messages ("" for a form's own fields)."""
     if ship_to is None:
         ship_to = {}
     if not isinstance(ship_to, dict):  # also "", [] and false, which `or {}` used to let through
-        raise InvalidInput("'ship_to' must be an object", "ship_to")
-    _no_extra(ship_to, SHIP_TO_FIELDS, "ship_to")
-    out = {attr: _text(ship_to, key, "ship_to", required=False, max_len=size)
-           for key, (attr, size) in SHIP_TO_ATTRS.items()}
+        raise InvalidInput(f"'{where}' must be an object", where)
+    _no_extra(ship_to, SHIP_TO_FIELDS, where)
+    out = {attr: _text(ship_to, key, where, required=False, max_len=size)
+           for key, (attr, size, _) in SHIP_TO_ATTRS.items()}
     country = out["ship_country"]
     if country and not re.match(r"^[A-Za-z]{2}$", country):
-        raise InvalidInput("'ship_to.country' must be a two-letter country code", "ship_to.country")
+        name = f"{where}.country" if where else "country"
+        raise InvalidInput(f"'{name}' must be a two-letter country code", name)
     out["ship_country"] = country.upper() if country else None
     return out
 

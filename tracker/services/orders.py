@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain import lifecycle as rules
 from ..domain.codes import job_code, new_public_token, order_code
-from ..domain.intake import OrderDraft
+from ..domain.intake import SHIP_TO_ATTRS, OrderDraft
 from ..extensions import db
 from ..models import Counter, Event, Job, Order, utcnow
 from ..settings import current_settings
@@ -223,26 +223,19 @@ def record_note(order: Order, *, kind: str, actor: Actor, source: str, note: str
     return ev
 
 
-SHIP_TO_WORDS = {"ship_name": "name", "ship_company": "company", "ship_street1": "street",
-                 "ship_street2": "street (2)", "ship_city": "city", "ship_region": "region",
-                 "ship_postal": "postal code", "ship_country": "country"}
-
-
 def update_ship_to(order: Order, ship: dict, *, actor: Actor, source: str) -> list[str]:
     """Sets the order's ship-to address (intake.parse_ship_to's attributes; None clears a field) and
     records which parts changed, without the values (the timeline is not where an address is kept).
     Returns the changed parts' words."""
-    changed = [words for attr, words in SHIP_TO_WORDS.items()
-               if attr in ship and getattr(order, attr) != ship[attr]]
+    changed = [(attr, words) for attr, _, words in SHIP_TO_ATTRS.values() if getattr(order, attr) != ship[attr]]
     if not changed:
         return []
-    for attr in SHIP_TO_WORDS:
-        if attr in ship:
-            setattr(order, attr, ship[attr])
+    for attr, _ in changed:
+        setattr(order, attr, ship[attr])
     order.updated_at = utcnow()
-    record_note(order, kind="note", actor=actor, source=source,
-                note="Ship-to address changed: " + ", ".join(changed))
-    return changed
+    words = [w for _, w in changed]
+    record_note(order, kind="note", actor=actor, source=source, note="Ship-to address changed: " + ", ".join(words))
+    return words
 
 
 def move_card(code: str, to: str | None, *, actor: Actor, source: str = "board") -> str:

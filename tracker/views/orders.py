@@ -139,7 +139,8 @@ def _shipping_panel(order) -> dict | None:
     """What the order page's label form needs; None when no label provider is set up."""
     import uuid
 
-    from ..services.postage import PostageProblem, label_provider, provider_label, purchases_of
+    from ..domain.postage import address_missing
+    from ..services.postage import PostageProblem, label_provider, provider_label, purchases_of, ship_to
 
     try:
         provider, _ = label_provider()
@@ -148,7 +149,8 @@ def _shipping_panel(order) -> dict | None:
     settings = current_settings()
     return {"provider": provider_label(provider), "packages": list(settings.packages),
             "default_package": settings.shipping["default_package"], "rule": settings.shipping["rule"].text,
-            "purchases": purchases_of(order), "key": uuid.uuid4().hex}
+            "purchases": purchases_of(order), "key": uuid.uuid4().hex,
+            "address_missing": address_missing(ship_to(order), who="The address")}
 
 
 @bp.get("/jobs/<code>")
@@ -309,11 +311,11 @@ def edit_ship_to(code):
 
     order = order_or_404(code)
     try:
-        ship = parse_ship_to({k: request.form.get(k) or None for k in SHIP_TO_FIELDS})
+        ship = parse_ship_to({k: request.form.get(k) or None for k in SHIP_TO_FIELDS}, where="")
         changed = order_service.update_ship_to(order, ship, actor=page_actor(), source="web")
     except InvalidInput as exc:
         db.session.rollback()
-        flash(sentence(exc.message.replace("'ship_to.", "'")), "error")
+        flash(sentence(exc.message), "error")
     else:
         db.session.commit()
         flash(f"Ship-to address changed ({', '.join(changed)})." if changed else "The address was already that.",

@@ -148,6 +148,13 @@ def stall_sweep():
     return sweep()
 
 
+@register("proof-reminders", 900, "reminds the customer once of a proof left unanswered for [proofs] remind_after_hours")
+def proof_reminders():
+    from .services.proofs import remind_sweep
+
+    return remind_sweep()
+
+
 @register("risk-sweep", 900, "raises an alert for each order whose remaining work says it will miss its due date")
 def risk_sweep():
     from .services.alerts import risk_sweep as sweep

@@ -180,9 +180,64 @@ class Job(db.Model):
     batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("batches.id"), index=True)
     batch_position: Mapped[Optional[int]] = mapped_column(Integer)
     external_ref: Mapped[Optional[str]] = mapped_column(String(100))  # the marketplace's line item id
+    # Artwork proofs (services/proofs.py): the latest proof's state (pending, approved, changes) and the
+    # customer's comment; while a proof is pending, since when the job waits for the customer. The customer's
+    # finished waits in the current stay add up in wait_seconds; wait_stay is that stay's stage_entered_at,
+    # so a wait counts only for the stay it happened in (a job sent back to artwork starts its clock afresh).
+    proof_state: Mapped[Optional[str]] = mapped_column(String(20))
+    proof_comment: Mapped[Optional[str]] = mapped_column(Text)
+    waiting_since: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    wait_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    wait_stay: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     order: Mapped[Order] = relationship(back_populates="jobs")
     batch: Mapped[Optional["Batch"]] = relationship(back_populates="jobs")
+
+    def customer_wait(self, now: dt.datetime) -> dt.timedelta:
+        """How long the job has waited for the customer in its current stay (a pending proof counts to now)."""
+        done = self.wait_seconds if self.wait_stay is not None and self.wait_stay == self.stage_entered_at else 0
+        waiting = (now - self.waiting_since) if self.waiting_since is not None else dt.timedelta(0)
+        return dt.timedelta(seconds=done or 0) + max(waiting, dt.timedelta(0))
+
+    @property
+    def shop_clock_at(self) -> dt.datetime:
+        """stage_entered_at moved on by the customer's finished waits in this stay (the open one not counted)."""
+        done = self.wait_seconds if self.wait_stay is not None and self.wait_stay == self.stage_entered_at else 0
+        return self.stage_entered_at + dt.timedelta(seconds=done or 0)
+
+    def shop_entered_at(self, now: dt.datetime) -> dt.datetime:
+        """When the shop's own clock for this stay started: stage_entered_at moved on by the customer's
+        waits, so stall checks and estimates count only the time the job was in the shop's hands."""
+        return self.stage_entered_at + self.customer_wait(now)
+
+
+class Proof(db.Model):
+    """An artwork proof posted for one job, numbered per job (version 1, 2, ...). The file lies under
+    the instance folder (instance/proofs/<stored_as>), served only to staff and to the order's tracking
+    link. state: pending (awaiting the customer), approved, changes (the customer asked for changes),
+    superseded (a newer version was posted before an answer)."""
+
+    __tablename__ = "proofs"
+    __table_args__ = (UniqueConstraint("job_id", "version"), Index("ix_proofs_state_posted", "state", "posted_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(50))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_as: Mapped[str] = mapped_column(String(100), unique=True)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    posted_by: Mapped[Optional[str]] = mapped_column(String(80))
+    posted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    answered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    reminded_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    order: Mapped[Order] = relationship()
+    job: Mapped[Job] = relationship()
 
 
 class Batch(db.Model):

@@ -352,7 +352,10 @@ def public_estimate(order: Order, now: dt.datetime | None = None, history: Estim
     if here.mover != "people":  # the carrier has it by its events, though no parcel says so: transit only
         return eta.estimate_delivery(picked_up_at=order.stage_entered_at, **common)
     people = [s.key for s in lc.people_stages()]
-    return eta.estimate_delivery(current_stage=order.stage, stage_entered_at=order.stage_entered_at,
+    # Time the customer held a proof is not the shop's: the stage's clock starts that much later (while a
+    # proof is pending, the estimate counts as if the answer came now).
+    entered = max([order.stage_entered_at] + [j.shop_entered_at(now) for j in order.jobs if j.stage == order.stage])
+    return eta.estimate_delivery(current_stage=order.stage, stage_entered_at=entered,
                                  remaining_stages=people[people.index(order.stage) + 1:],
                                  stage_typical=history.stages(lc, common["calendar"]), **common)
 
@@ -395,8 +398,12 @@ def public_view(order: Order) -> dict:
                            "location": _public_location(ev.location, order), "status": ev.status,
                            "tracking_number": by_id[ev.shipment_id].tracking_number})
     est = public_estimate(order)
+    proofs = public_proofs(order)
+    waiting = order.stage != CANCELLED and any(p["state"] == "pending" for p in proofs)
     if order.stage == CANCELLED:
         headline = "Cancelled"
+    elif waiting:
+        headline = "Your proof is ready for your approval"
     elif delivered:
         headline = "Delivered"
     elif order.stage == LAST_PEOPLE_STAGE and not active:
@@ -430,7 +437,25 @@ def public_view(order: Order) -> dict:
                     for s in active],
         "carrier_events": events,
         "label_waiting": any(s.activated_at is None for s in order.live_shipments),
+        "proofs": proofs,
+        "waiting_for_you": waiting,
     }
+
+
+def public_proofs(order: Order) -> list[dict]:
+    """Each job's latest proof, as the customer may see it: the item, the version, the shop's note, the
+    state and the customer's own comment (no staff names)."""
+    from .models import Proof
+
+    jobs = {j.id: j for j in order.jobs}
+    latest: dict[int, Proof] = {}
+    for proof in db.session.scalars(select(Proof).where(Proof.order_id == order.id).order_by(Proof.version)):
+        latest[proof.job_id] = proof
+    return [{"proof_id": p.id, "item": jobs[p.job_id].description if p.job_id in jobs else "",
+             "version": p.version, "state": p.state, "note": p.note, "comment": p.comment,
+             "is_image": p.content_type.startswith("image/"), "content_type": p.content_type,
+             "posted_at": iso(p.posted_at), "answered_at": iso(p.answered_at)}
+            for p in sorted(latest.values(), key=lambda p: (jobs[p.job_id].position if p.job_id in jobs else 0))]
 
 
 # Outbox kinds that tell a marketplace about an order: kind -> (channel label, what it is).

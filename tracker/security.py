@@ -35,8 +35,9 @@ HSTS = "max-age=15552000"  # 180 days; only sent over HTTPS
 # The web server's own wall (app.py gives it to waitress): a bigger body is refused with 413 before it is
 # buffered. Inside it, Flask allows 1 MB (MAX_CONTENT_LENGTH), a CSV import 5 MB and a bit.
 SERVER_BODY_LIMIT = 8 * 1024 * 1024
-# Views that raise request.max_content_length themselves, for a bigger upload (a CSV file of 5 MB).
-OWN_BODY_LIMITS = {"imports.upload"}
+# Views that raise request.max_content_length themselves, for a bigger upload (a CSV file of 5 MB, a proof
+# of [proofs] max_upload_mb).
+OWN_BODY_LIMITS = {"imports.upload", "orders.post_proof", "api.post_proof"}
 
 
 def setting(key: str):

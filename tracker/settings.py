@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .domain.calendar import BusinessCalendar
 from .domain.codes import PREFIX_RE
-from .domain.lifecycle import Lifecycle, build_lifecycle
+from .domain.lifecycle import QC_STAGE, Lifecycle, build_lifecycle
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}\Z")
 PRINTER_DRIVERS = ("zpl", "escpos-network", "escpos-usb", "escpos-file", "file", "cups")
@@ -90,6 +90,8 @@ class Settings:
     # [[packages]] by name (domain.postage.Package) and [shipping] (label buying).
     packages: dict[str, Any] = field(default_factory=dict)
     shipping: dict[str, Any] = field(default_factory=lambda: _shipping({}, {}, {}, {}))
+    # [proofs]: artwork proofs the customer approves through the tracking link (services/proofs.py).
+    proofs: dict[str, Any] = field(default_factory=lambda: _proofs({}, None))
 
     @property
     def sla_calendar(self) -> BusinessCalendar:
@@ -377,7 +379,7 @@ def _marketplaces(raw: dict) -> dict[str, dict]:
 
 
 NOTIFICATION_KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay",
-                      "tracking_changed")
+                      "tracking_changed", "proof_posted", "proof_reminder")
 
 
 def _notifications(raw: dict) -> dict[str, dict]:
@@ -626,6 +628,31 @@ def _housekeeping(raw: dict) -> dict:
     }
 
 
+PROOF_MAX_MB = 7.5  # under the web server's 8 MB wall (security.SERVER_BODY_LIMIT), with room for the form
+
+
+def _proofs(raw: dict, lifecycle: Lifecycle | None) -> dict:
+    """[proofs]: the stage where a job waits for the customer's approval, whether an approval moves the
+    job on at once, the upload size limit and when an unanswered proof is reminded."""
+    t = _table(raw.get("proofs"), "proofs")
+    _only(t, {"stage", "approval_moves_on", "max_upload_mb", "remind_after_hours"}, "proofs")
+    default = "preproduction" if lifecycle is None or "preproduction" in lifecycle else None
+    stage = _str(t, "stage", "proofs", default)
+    if lifecycle is not None:
+        if stage is None:
+            _fail("proofs.stage", "name the stage where jobs wait for the customer's approval")
+        if stage not in lifecycle:
+            _fail("proofs.stage", f"{stage!r} is not a stage (stages: {', '.join(lifecycle.keys)})")
+        if lifecycle.get(stage).scope != "job" or stage == QC_STAGE or lifecycle.next_key(stage) is None:
+            _fail("proofs.stage", "must be a job stage before quality check (a proof is approved before printing)")
+    return {
+        "stage": stage,
+        "approval_moves_on": _bool(t, "approval_moves_on", "proofs", True),
+        "max_upload_mb": _num(t, "max_upload_mb", "proofs", 7, minimum=0.1, maximum=PROOF_MAX_MB),
+        "remind_after_hours": _num(t, "remind_after_hours", "proofs", 24, minimum=0, maximum=24 * 30),
+    }
+
+
 def _backup(raw: dict) -> dict:
     """[backup]: where the nightly backup goes (None: instance/backups), when, and how long it is kept."""
     t = _table(raw.get("backup"), "backup")
@@ -738,7 +765,7 @@ def _holiday(value, where: str) -> dt.date:
 
 TOP_LEVEL = {"shop", "stages", "stations", "printers", "providers", "marketplaces", "notifications",
              "intake", "scanning", "tracking", "database", "calendar", "alerts", "housekeeping", "method_rules",
-             "backup", "security", "shipping", "packages"}
+             "backup", "security", "shipping", "packages", "proofs"}
 
 
 def default_database_url(instance_path: Path) -> str:
@@ -850,6 +877,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         alerts=_alerts(raw),
         housekeeping=_housekeeping(raw),
         backup=_backup(raw),
+        proofs=_proofs(raw, lifecycle),
         calendar=_calendar(raw, shop),
         security=_security(raw),
         database_url=normalise_database_url(database_url),

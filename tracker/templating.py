@@ -60,6 +60,10 @@ def init_app(app):
             cache[key] = stall_cutoff(stage.sla_hours, cache["now"], current_settings().sla_calendar)
         return entered_at < cache[key]
 
+    @app.context_processor
+    def proof_settings():
+        return {"proof_stage": current_settings().proofs["stage"]}
+
     @app.template_global("due_status")
     def due_status_today(due):
         return due_status(due, utcnow().astimezone(current_settings().shop.tz).date())

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 OLD = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.timezone.utc)
 NOW = OLD + dt.timedelta(days=100)  # keep_days 90, label_days 30 (the defaults)
 FRESH = NOW - dt.timedelta(days=10)
-ZERO = {"webhook_deliveries": 0, "outbox": 0, "print_jobs": 0, "alerts": 0, "label_files": 0}
+ZERO = {"webhook_deliveries": 0, "outbox": 0, "print_jobs": 0, "alerts": 0, "label_files": 0,
+        "proof_files": 0}
 
 
 def _closed_port() -> int:
@@ -153,10 +154,11 @@ def test_housekeeping_removes_only_old_finished_work(hk_app, tmp_path, caplog, m
     with hk_app.app_context(), time_machine.travel(NOW, tick=False), \
             caplog.at_level(logging.INFO, "tracker.housekeeping"):
         result = run_job("housekeeping")
-        assert result == {"webhook_deliveries": 2, "outbox": 3, "print_jobs": 3, "alerts": 1, "label_files": 4}
+        assert result == {"webhook_deliveries": 2, "outbox": 3, "print_jobs": 3, "alerts": 1, "label_files": 4,
+                          "proof_files": 0}
         assert [r.getMessage() for r in caplog.records if r.name == "tracker.housekeeping"] == [
             "housekeeping: removed 2 webhook deliveries, 3 outbox messages, 3 print jobs, 1 closed alerts, "
-            "4 label files"]
+            "4 label files, 0 unused proof files"]
 
         assert set(db.session.scalars(select(WebhookDelivery.dedupe_key))) == {
             "ep:unreadable", "ep:parked", "ep:unprocessed", "ep:fresh"}

@@ -38,7 +38,7 @@ FIRST_CARRIER_STAGE = "picked_up"
 FINAL_STAGE = "delivered"
 
 ROLES = ("operator", "manager", "admin")
-SOURCES = ("board", "scan", "api", "web", "import", "carrier", "system")
+SOURCES = ("board", "scan", "api", "web", "import", "carrier", "system", "customer")
 
 
 class MoveRefused(Exception):

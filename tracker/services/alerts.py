@@ -175,7 +175,8 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
     """One alert per stall: a job (or, from packing on, an order) whose time in its stage passed the
     stage's SLA, counted in the shop's business hours when it has a [calendar]. The key holds the time
     the stage was entered, so a job that moves closes its alert and a later stall of the same job raises
-    a new one. A newly stalled rush order is mailed to the managers at once."""
+    a new one. A newly stalled rush order is mailed to the managers at once. Time a job waited for the
+    customer's answer to a proof is not counted, and a job waiting for it now is not stalled."""
     from sqlalchemy.orm import contains_eager
 
     from ..domain.lifecycle import CANCELLED
@@ -195,8 +196,11 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
         if stage.scope == "job":
             rows = db.session.scalars(select(Job).join(Job.order).options(contains_eager(Job.order)).where(
                 Job.stage == stage.key, Job.stage_entered_at < cutoff, Order.stage != CANCELLED))
+            # A job waiting for the customer's answer to a proof is not the shop's stall, and the time the
+            # customer took before answering does not count against the stage's SLA.
             found = [(f"stall:job:{job.id}:{stage.key}:{job.stage_entered_at.isoformat()}", job.order, job,
-                      job.code, job.stage_entered_at) for job in rows]
+                      job.code, job.shop_entered_at(now)) for job in rows
+                     if job.waiting_since is None and job.shop_entered_at(now) < cutoff]
         else:
             rows = db.session.scalars(select(Order).where(Order.stage == stage.key, Order.stage_entered_at < cutoff))
             found = [(f"stall:order:{order.id}:{stage.key}:{order.stage_entered_at.isoformat()}", order, None,
@@ -247,7 +251,9 @@ def risk_sweep(now: dt.datetime | None = None) -> dict:
         transit = typical_transit_hours(None, now)
         for order in orders:
             if lc.get(order.stage).scope == "job":
-                work = [(j.code, j.stage, j.stage_entered_at) for j in order.jobs if j.stage in people]
+                # The customer's time on a proof is not the shop's: the clock of a job waiting for an answer
+                # counts as if the answer came now.
+                work = [(j.code, j.stage, j.shop_entered_at(now)) for j in order.jobs if j.stage in people]
             else:
                 work = [(order.code, order.stage, order.stage_entered_at)]
             risk = eta.due_risk(now=now, tz=tz, calendar=calendar, due=order.due_date, work=work,

@@ -31,7 +31,8 @@ BATCH = 1000
 MIN_BATCH = 50
 BATCH_SECONDS = 0.5
 WHAT = {"webhook_deliveries": "webhook deliveries", "outbox": "outbox messages", "print_jobs": "print jobs",
-        "alerts": "closed alerts", "label_files": "label files"}
+        "alerts": "closed alerts", "label_files": "label files",
+        "proof_files": "unused proof files"}
 # What the file printer writes (labels/drivers.py send()): "<UTC stamp>-<printer>-<kind>-<print job id>.<ext>".
 # Only files named like this are ever removed: anything else in the folder is not ours.
 LABEL_FILE_RE = re.compile(r"(?P<stamp>\d{8}T\d{6})-.+-(?:job|packing|test|carrier)-(?P<id>\d+)\.(?:zpl|bin|pdf|png)")
@@ -51,6 +52,7 @@ def run_housekeeping(now: dt.datetime | None = None) -> dict:
         "alerts": _alerts(now - dt.timedelta(days=2 * cfg["keep_days"])),
     }
     counts["label_files"] = _label_files(labels)
+    counts["proof_files"] = _proof_files(now - dt.timedelta(days=1))
     _tidy_database()
     log.info("housekeeping: removed %s", ", ".join(f"{n} {WHAT[k]}" for k, n in counts.items()))
     return counts
@@ -202,6 +204,38 @@ def _label_files(cutoff: dt.datetime) -> int:
                 pass
             except OSError as exc:  # a read-only share: say so, carry on
                 log.warning("housekeeping: cannot remove %s: %s", path, exc)
+    return removed
+
+
+# What services/proofs.py writes: "<uuid4 hex>.<type>", and ".<name>.part" while writing.
+PROOF_FILE_RE = re.compile(r"\.?[0-9a-f]{32}\.(?:png|jpg|webp|pdf)(?:\.part)?")
+
+
+def _proof_files(cutoff: dt.datetime) -> int:
+    """Proof files no proof row names, older than the cutoff: left by an upload whose transaction rolled
+    back after the file was written (or a crash mid-write). A proof's own file is never removed."""
+    from ..models import Proof
+    from .proofs import folder
+
+    named = set(db.session.scalars(select(Proof.stored_as)))
+    db.session.commit()
+    removed = 0
+    try:
+        entries = list(folder().iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for path in entries:
+        if not PROOF_FILE_RE.fullmatch(path.name) or path.name in named or not path.is_file() or path.is_symlink():
+            continue
+        try:
+            if dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc) >= cutoff:
+                continue
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("housekeeping: cannot remove %s: %s", path, exc)
     return removed
 
 

@@ -32,7 +32,8 @@ from ..settings import current_settings
 from .outbox import GiveUp, RetryLater, enqueue, handler
 
 log = logging.getLogger("tracker.notifications")
-KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay", "tracking_changed")
+KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay", "tracking_changed",
+         "proof_posted", "proof_reminder")
 DEFAULT_BRAND_COLOR = "#1f4e79"
 
 
@@ -47,6 +48,8 @@ def _subject(kind: str, code: str, context: dict) -> str:
         "exception": f"A delivery problem with your order {code}",
         "delay": f"Your order {code} is running late",
         "tracking_changed": f"A new tracking number for your order {code}",
+        "proof_posted": f"Your proof for order {code} is ready to approve",
+        "proof_reminder": f"Reminder: your proof for order {code} is waiting for you",
     }[kind]
 
 
@@ -245,7 +248,9 @@ handler("webhook")(_webhook_send)
 def delay_sweep(now: dt.datetime | None = None) -> dict:
     """Proactive delay notices, before the customer notices: an order whose estimate now falls after the
     promised date gets one "running late" note; so does one with a job stalled past its stage's SLA
-    (once per stage). Sent through notify(), so each occurrence goes out once."""
+    (once per stage). Sent through notify(), so each occurrence goes out once. An order waiting for the
+    customer's answer to a proof gets neither (its proof reminder says what is needed); the customer's
+    waiting time does not count toward a stall."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
@@ -265,6 +270,8 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
     for order in orders:
         if order.stage not in lc or lc.get(order.stage).mover != "people":
             continue
+        if any(job.waiting_since is not None for job in order.jobs):
+            continue  # waiting for the customer's answer to a proof: the reminder is the message, not "late"
         est = public_estimate(order, now, history)
         if est is not None and est.late:
             due.append((order, f"Your order is now expected {est.date:%a %b %d}, after the "
@@ -272,7 +279,7 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
             continue
         for job in order.jobs:
             if job.stage in lc and lc.get(job.stage).scope == "job" and \
-                    is_stalled(lc.get(job.stage).sla_hours, job.stage_entered_at, now,
+                    is_stalled(lc.get(job.stage).sla_hours, job.shop_entered_at(now), now,
                                current_settings().sla_calendar):
                 words = CUSTOMER_WORDS.get(job.stage, lc.label(job.stage)).lower()
                 due.append((order, f"One of your items is taking longer than usual ({words}). We are on it.",

@@ -214,6 +214,15 @@ def record_reprint(job: Job, *, actor: Actor, source: str, reason: str, station:
     db.session.flush()
 
 
+def record_job_event(job: Job, *, kind: str, actor: Actor, source: str, note: str, at: dt.datetime | None = None,
+                     station: str | None = None) -> Event:
+    """An audit event about one job that changes no stage (a proof posted or answered)."""
+    ev = _record(job.order, job, kind=kind, from_stage=job.stage, to_stage=job.stage, actor=actor, source=source,
+                 at=at or utcnow(), station=station, note=_note(note))
+    db.session.flush()
+    return ev
+
+
 def record_note(order: Order, *, kind: str, actor: Actor, source: str, note: str, station: str | None = None,
                 at: dt.datetime | None = None) -> Event:
     """An audit event that changes no stage (a shipment linked, a label printed)."""

@@ -10,6 +10,7 @@ from ..auth import api_role_required, load_api_token
 from ..dbretry import unit_of_work
 from ..domain.intake import InvalidInput, validate_order
 from ..domain.lifecycle import MoveRefused
+from ..domain.proofs import ProofRefused
 from ..extensions import db
 from ..models import utcnow
 from ..queries import get_order, order_json
@@ -391,3 +392,61 @@ def void_postage(order_id, purchase_id: int):
     order = _order_or_404(order_id)
     row = void_label(get_purchase(order, purchase_id).id, actor=g.actor, source="api")
     return jsonify(purchase_json(row))
+
+
+# -- artwork proofs (docs/PROOFS.md) ------------------------------------------------------------------
+
+def _job_or_404(job_id: str):
+    from ..queries import get_job
+
+    job = get_job(job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id!r}")
+    return job
+
+
+@bp.errorhandler(ProofRefused)
+def _proof_refused(exc: ProofRefused):
+    return _api_error(ApiError(exc.status, exc.message, exc.field))
+
+
+@bp.post("/jobs/<job_id>/proofs")
+@api_role_required("operator")
+def post_proof(job_id):
+    """multipart/form-data with `file` (PNG, JPEG, WebP or PDF, told by its content) and an optional `note`
+    -> 201 {"proof_id", "version", ...}; the customer is mailed a link to answer it."""
+    from ..services.proofs import max_bytes, post_proof as post, proof_json
+    from .orders import proof_request_limit
+
+    request.max_content_length = proof_request_limit()
+    job = _job_or_404(job_id)
+    if not (request.mimetype or "").startswith("multipart/form-data"):
+        raise ApiError(415, "send the proof as multipart/form-data with the file in the field 'file'")
+    try:
+        upload = request.files.get("file")
+        note = request.form.get("note")
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"the file is too large: a proof may be {max_bytes() / 1024 / 1024:g} MB at most",
+                       "file") from None
+    extra = sorted((set(request.form) | set(request.files)) - {"file", "note"})
+    if extra:
+        raise ApiError(400, f"unknown field '{extra[0]}' (allowed: file, note)", extra[0])
+    if upload is None:
+        raise ApiError(400, "the proof's file is missing: send it in the field 'file'", "file")
+    proof = post(job, filename=upload.filename, content=upload.read(max_bytes() + 1), note=note, actor=g.actor,
+                 source="api")
+    db.session.commit()
+    return jsonify(proof_json(proof)), 201
+
+
+@bp.get("/jobs/<job_id>/proofs")
+@api_role_required("operator")
+def list_proofs(job_id):
+    from sqlalchemy import select
+
+    from ..models import Proof
+    from ..services.proofs import proof_json
+
+    job = _job_or_404(job_id)
+    proofs = db.session.scalars(select(Proof).where(Proof.job_id == job.id).order_by(Proof.version))
+    return jsonify({"job_id": job.code, "proof_state": job.proof_state, "proofs": [proof_json(p) for p in proofs]})

@@ -10,7 +10,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from ..auth import page_actor, role_required
 from ..domain.intake import METHODS, InvalidInput, validate_order
 from ..domain.lifecycle import MoveRefused
-from ..extensions import db
+from ..domain.proofs import STATE_WORDS as PROOF_WORDS
+from ..extensions import csrf, db
 from ..forms import CancelForm, MoveForm, OrderForm
 from ..models import utcnow
 from ..queries import order_alerts, order_events, order_notifications, search_orders, stage_counts, tracking_url
@@ -132,7 +133,21 @@ def show(code):
                            tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),
                            people_stages=lc.people_stages(), job_stages=lc.job_stages(),
                            shop_printers=list(current_settings().printers), alerts=order_alerts(order),
-                           notifications=order_notifications(order), shipping=_shipping_panel(order))
+                           notifications=order_notifications(order), shipping=_shipping_panel(order),
+                           proofs=_proofs_panel(order), proof_words=PROOF_WORDS)
+
+
+def _proofs_panel(order) -> dict:
+    """The order page's proofs: every version posted, and the jobs a proof may still be posted for."""
+    from ..services.proofs import proofs_of
+
+    settings = current_settings()
+    stage, lc = settings.proofs["stage"], settings.lifecycle
+    if stage is None:
+        return {"stage": None}
+    open_jobs = [j for j in order.jobs if j.stage in lc and lc.get(j.stage).scope == "job"
+                 and lc.index(j.stage) <= lc.index(stage)] if order.stage != "cancelled" else []
+    return {"stage": stage, "rows": proofs_of(order), "jobs": open_jobs, "max_mb": settings.proofs["max_upload_mb"]}
 
 
 def _shipping_panel(order) -> dict | None:
@@ -358,3 +373,76 @@ def void_postage(code, purchase_id: int):
         db.session.rollback()
         flash(sentence(exc.message), "error")
     return redirect(url_for("orders.show", code=order.code, _anchor="shipping"))
+
+
+# -- artwork proofs (docs/PROOFS.md) --------------------------------------------------------------------
+
+def proof_request_limit() -> int:
+    """A proof upload may be larger than the app's 1 MB request limit: the file plus the form around it."""
+    from ..services.proofs import max_bytes
+
+    return max_bytes() + 256 * 1024
+
+
+@bp.post("/orders/<code>/proofs")
+@role_required("operator")
+def post_proof(code):
+    """Staff attach a proof to one of the order's jobs; the customer is mailed a link to answer it."""
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    from ..domain.proofs import ProofRefused
+    from ..services import proofs as service
+
+    # Exempt from the app-wide CSRF check (it would read the body under the 1 MB limit); the same check
+    # runs here once the limit is raised for this request, as for a CSV import.
+    request.max_content_length = proof_request_limit()
+    order = order_or_404(code)
+    back = redirect(url_for("orders.show", code=order.code, _anchor="proofs"))
+    try:
+        csrf.protect()
+        upload = request.files.get("file")
+        job_code = (request.form.get("job") or "").strip()
+        note = request.form.get("note")
+    except RequestEntityTooLarge:
+        flash(f"The file is too large: a proof may be {service.max_bytes() / 1024 / 1024:g} MB at most.", "error")
+        return back
+    job = next((j for j in order.jobs if j.code == job_code), None)
+    if job is None:
+        flash("Choose which job the proof is for.", "error")
+        return back
+    if upload is None or not upload.filename:
+        flash("Choose the proof's image or PDF to upload.", "error")
+        return back
+    try:
+        proof = service.post_proof(job, filename=upload.filename, content=upload.read(service.max_bytes() + 1),
+                                   note=note, actor=page_actor(), source="web")
+    except (ProofRefused, MoveRefused) as exc:
+        db.session.rollback()
+        flash(sentence(getattr(exc, "message", None) or str(exc)), "error")
+        return back
+    db.session.commit()
+    mailed = " and the customer was e-mailed a link" if order.customer_email and \
+        current_settings().notifications["email"]["enabled"] else ""
+    flash(f"Proof v{proof.version} for {job.code} posted{mailed}.", "success")
+    return back
+
+
+@bp.get("/proofs/<int:proof_id>")
+@role_required("operator")
+def proof_file(proof_id: int):
+    from flask import abort
+
+    from ..models import Proof
+    from ..services import fits_id
+    from ..services.proofs import file_path
+    from .public import send_proof
+
+    proof = db.session.get(Proof, proof_id) if fits_id(proof_id) else None
+    if proof is None:
+        abort(404, description=f"There is no proof #{proof_id}.")
+    resp = send_proof(proof, file_path(proof))
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+csrf.exempt(f"{__name__}.post_proof")  # it checks the token itself, after raising the body limit

@@ -1,10 +1,13 @@
 """The customer's tracking link. No login; shows no email, phone, address or notes; an unknown token and
-a malformed one get the same 404. No JavaScript on the page. Rate limited per client IP."""
+a malformed one get the same 404. No JavaScript on the page. Rate limited per client IP.
+
+The link is also the key to the order's artwork proofs: /t/<token>/proofs/<id> serves a proof's file and
+takes the customer's answer (approve, or changes with a comment) from the page's form."""
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, jsonify, make_response, render_template
+from flask import Blueprint, abort, jsonify, make_response, redirect, render_template, request, send_file, url_for
 
 from ..extensions import limiter
 from ..models import Order
@@ -59,8 +62,74 @@ def tracking_json(token):
     return _private(jsonify(public_view(_order_for(token))))
 
 
+def _page(order: Order, *, status: int = 200, answer: dict | None = None):
+    view = public_view(order)
+    html = render_template("public/tracking.html", view=view, day=_day, brand=_brand(current_settings().shop.brand_color),
+                           token=order.public_token, answer=answer or {})
+    return _private(make_response(html, status))
+
+
 @bp.get("/t/<token>")
 def tracking_page(token):
-    view = public_view(_order_for(token))
-    html = render_template("public/tracking.html", view=view, day=_day, brand=_brand(current_settings().shop.brand_color))
-    return _private(make_response(html))
+    order = _order_for(token)
+    answer = {}
+    answered = request.args.get("answered", "")
+    if answered in ("approved", "changes", "unchanged"):
+        answer = {"done": answered}
+    return _page(order, answer=answer)
+
+
+@bp.get("/t/<token>/proofs/<int:proof_id>")
+def proof_file(token, proof_id: int):
+    """The proof's file, for the page's preview and its "open full size" link."""
+    from ..services.proofs import file_path, get_proof
+    from ..domain.proofs import ProofRefused
+
+    order = _order_for(token)
+    try:
+        proof = get_proof(order, proof_id)
+    except ProofRefused:
+        abort(404, description="There is no such proof for this order.")
+    return _private(send_proof(proof, file_path(proof)))
+
+
+def send_proof(proof, path):
+    if not path.is_file():
+        abort(404, description="The proof's file is missing; please ask the shop to post it again.")
+    resp = send_file(path, mimetype=proof.content_type, download_name=proof.filename, as_attachment=False,
+                     conditional=True, max_age=0)
+    resp.headers["Content-Security-Policy"] = proof_csp(proof.content_type)
+    return resp
+
+
+def proof_csp(content_type: str) -> str:
+    """A proof is shown inline, never framed by another site. An image runs nothing at all; a PDF keeps
+    only the framing rule, since a sandbox or an object-src rule stops the browser's own PDF viewer."""
+    if content_type.startswith("image/"):
+        return "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox"
+    return "frame-ancestors 'none'"
+
+
+@bp.post("/t/<token>/proofs/<int:proof_id>")
+def answer_proof(token, proof_id: int):
+    """The customer's answer from the page's form. A repeated or stale answer changes nothing and says so;
+    a bad one (no comment with a request for changes) comes back on the page with what to fix."""
+    from ..dbretry import unit_of_work
+    from ..domain.proofs import ProofRefused
+    from ..extensions import db
+    from ..services import proofs as service
+
+    order = _order_for(token)
+    answer = (request.form.get("answer") or "").strip()
+    comment = request.form.get("comment") or ""
+    try:
+        result = unit_of_work(lambda: service.answer_proof(order, proof_id, answer=answer, comment=comment))
+    except ProofRefused as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            abort(404, description="There is no such proof for this order.")
+        return _page(order, status=400, answer={"proof_id": proof_id, "error": exc.message, "comment": comment})
+    if not result.changed:
+        return _page(order, answer={"proof_id": proof_id, "done": "unchanged", "message": result.message})
+    done = "approved" if result.proof.state == "approved" else "changes"
+    return redirect(url_for("public.tracking_page", token=token, answered=done, _anchor="proofs"), 303)

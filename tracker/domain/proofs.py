@@ -1,0 +1,107 @@
+"""Artwork proofs: which files a proof may be, and what a customer's answer does. Pure: no Flask, no database.
+
+A proof is posted for one job; versions count up per job. The customer answers the pending (latest)
+version once: approve, or request changes with a comment. Any other answer (to an older version, a
+second answer, an answer after the order was cancelled) changes nothing and says why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+APPROVE, CHANGES = "approve", "changes"
+ANSWERS = (APPROVE, CHANGES)
+# Proof states: pending (awaiting the customer), approved, changes (changes asked for), superseded (a newer
+# version came before an answer).
+PENDING, APPROVED, CHANGES_ASKED, SUPERSEDED = "pending", "approved", "changes", "superseded"
+STATE_WORDS = {PENDING: "waiting for the customer", APPROVED: "approved", CHANGES_ASKED: "changes requested",
+               SUPERSEDED: "replaced by a newer version"}
+COMMENT_MAX = 2000
+NOTE_MAX = 2000
+FILENAME_MAX = 200
+
+# What a proof may be, told by its first bytes (never by its name or the browser's word for it): images a
+# phone shows inline, and PDF. SVG is refused: it can carry script, and it is served on the public page.
+TYPES = {"png": ("image/png", "PNG image"), "jpg": ("image/jpeg", "JPEG image"),
+         "webp": ("image/webp", "WebP image"), "pdf": ("application/pdf", "PDF")}
+ACCEPTED_WORDS = "a PNG, JPEG or WebP image, or a PDF"
+
+
+class ProofRefused(Exception):
+    """A proof or an answer the rules refuse: `status` is the HTTP status the API answers (400 invalid,
+    404 not found, 409 conflict with the job's state, 413 too large); `field` the input at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+def proof_type(content: bytes) -> str | None:
+    """The proof's type ("png", "jpg", "webp", "pdf") by its content, or None when it is none of them."""
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if len(content) >= 12 and content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "webp"
+    # A PDF's header may follow a few bytes of junk (the format allows up to 1024).
+    if b"%PDF-" in content[:1024]:
+        return "pdf"
+    return None
+
+
+def check_upload(content: bytes, *, max_bytes: int) -> str:
+    """The type of an uploaded proof file, or ProofRefused saying what is wrong with it."""
+    if not content:
+        raise ProofRefused(400, "the file is empty: choose the proof's image or PDF", "file")
+    if len(content) > max_bytes:
+        raise ProofRefused(413, f"the file is too large: a proof may be {max_bytes / 1024 / 1024:g} MB at most "
+                                "(export it smaller or as a JPEG)", "file")
+    kind = proof_type(content)
+    if kind is None:
+        raise ProofRefused(400, f"the file is not {ACCEPTED_WORDS} (it was checked by its content, not its name)",
+                           "file")
+    return kind
+
+
+def clean_text(value: str | None, *, field: str, max_len: int) -> str | None:
+    text = (value or "").strip()
+    if len(text) > max_len:
+        raise ProofRefused(400, f"the {field} is too long (at most {max_len} characters)", field)
+    return text or None
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    """What an answer does: `apply` False means nothing changes and `message` says why; else the proof
+    takes `state` and, with `move_to`, the job moves on."""
+
+    apply: bool
+    message: str
+    state: str | None = None
+    move_to: str | None = None
+
+
+def plan_answer(*, answer: str, comment: str | None, version: int, state: str, latest_version: int,
+                cancelled: bool, job_stage: str, proof_stage: str, next_stage: str | None,
+                moves_on: bool) -> AnswerPlan:
+    """The customer's answer to proof `version` (in `state`), the job's latest being `latest_version`."""
+    if answer not in ANSWERS:
+        raise ProofRefused(400, "answer with approve or changes", "answer")
+    if answer == CHANGES and not comment:
+        raise ProofRefused(400, "say what should change, so the shop can make the next version", "comment")
+    if cancelled:
+        return AnswerPlan(False, "This order was cancelled, so the proof needs no answer. Nothing was changed.")
+    if version < latest_version or state == SUPERSEDED:
+        return AnswerPlan(False, f"This is version {version}; version {latest_version} is newer. "
+                                 "Please answer the newest version. Nothing was changed.")
+    if state == APPROVED:
+        return AnswerPlan(False, f"You already approved version {version}. Nothing was changed.")
+    if state == CHANGES_ASKED:
+        return AnswerPlan(False, f"You already asked for changes to version {version}; the shop has your "
+                                 "comment and will send a new version. Nothing was changed.")
+    if answer == CHANGES:
+        return AnswerPlan(True, f"Thank you: the shop has your comment on version {version} and will send a "
+                                "new version.", CHANGES_ASKED)
+    move_to = next_stage if moves_on and job_stage == proof_stage else None
+    return AnswerPlan(True, f"Thank you: version {version} is approved" +
+                      (" and goes to print." if move_to else "."), APPROVED, move_to)

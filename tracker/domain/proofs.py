@@ -54,7 +54,7 @@ def check_upload(content: bytes, *, max_bytes: int) -> str:
     if not content:
         raise ProofRefused(400, "the file is empty: choose the proof's image or PDF", "file")
     if len(content) > max_bytes:
-        raise ProofRefused(413, f"the file is too large: a proof may be {max_bytes / 1024 / 1024:g} MB at most "
+        raise ProofRefused(413, f"the file is too large: a proof may be {round(max_bytes / 1024 / 1024, 1):g} MB at most "
                                 "(export it smaller or as a JPEG)", "file")
     kind = proof_type(content)
     if kind is None:

@@ -426,7 +426,7 @@ def post_proof(job_id):
         upload = request.files.get("file")
         note = request.form.get("note")
     except RequestEntityTooLarge:
-        raise ApiError(413, f"the file is too large: a proof may be {max_bytes() / 1024 / 1024:g} MB at most",
+        raise ApiError(413, f"the file is too large: a proof may be {round(max_bytes() / 1024 / 1024, 1):g} MB at most",
                        "file") from None
     extra = sorted((set(request.form) | set(request.files)) - {"file", "note"})
     if extra:

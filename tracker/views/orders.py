@@ -404,7 +404,7 @@ def post_proof(code):
         job_code = (request.form.get("job") or "").strip()
         note = request.form.get("note")
     except RequestEntityTooLarge:
-        flash(f"The file is too large: a proof may be {service.max_bytes() / 1024 / 1024:g} MB at most.", "error")
+        flash(f"The file is too large: a proof may be {round(service.max_bytes() / 1024 / 1024, 1):g} MB at most.", "error")
         return back
     job = next((j for j in order.jobs if j.code == job_code), None)
     if job is None:

@@ -240,3 +240,27 @@ def test_pg_dump_missing_is_a_clear_error(shop, tmp_path, monkeypatch):
     assert out == ("Error: pg_dump is not installed on this computer: install the PostgreSQL client tools "
                    "(Debian/Ubuntu: sudo apt install postgresql-client)\n")
     assert list(tmp_path.glob("*.pgdump")) == [] and list(tmp_path.glob(".*partial*")) == []
+
+
+def test_proof_files_are_copied_beside_the_backup_and_restored(shop, tmp_path):
+    from tests.proofs.conftest import PNG
+    from tracker.services import proofs
+
+    with shop.app_context():
+        order = make_order()
+        proof = proofs.post_proof(order.jobs[0], filename="front.png", content=PNG, note=None, actor=OPERATOR,
+                                  source="web")
+        db.session.commit()
+        live = proofs.file_path(proof)
+        code, out = invoke(shop, "backup", f"{tmp_path / 'usb'}/")
+        assert code == 0, out
+        assert (tmp_path / "usb" / "proofs" / live.name).read_bytes() == PNG
+        (made,) = [p for p in (tmp_path / "usb").iterdir() if p.is_file()]
+        assert invoke(shop, "backup", f"{tmp_path / 'usb'}/")[0] == 0  # a second backup copies nothing again
+        assert len(list((tmp_path / "usb" / "proofs").iterdir())) == 1
+
+        live.unlink()  # the instance folder lost its proofs (a new computer, a wiped disk)
+        close_other_pg_connections()
+        code, out = invoke(shop, "restore", str(made), "--yes")
+        assert code == 0, out
+        assert live.read_bytes() == PNG

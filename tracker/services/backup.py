@@ -11,6 +11,10 @@ does not hold, on purpose (docs/DEPLOY.md says so): config.toml, the instance fo
 it only logs everyone out), etsy_tokens.json (a secret: reconnect Etsy instead) and instance/labels (copies
 of labels the file printer wrote; the order page prints them again).
 
+Artwork proofs' files (instance/proofs) are not in the database: each backup copies the ones not yet
+copied into a `proofs` folder beside the backup file (a file never changes once written, so the folder
+grows with new proofs only), and a restore brings back any the instance folder lacks.
+
 A restore replaces the database with a backup's, after taking a backup of the current one (so a restore
 can itself be undone). It refuses while Inktrail runs: the scheduler's lock is held, or (PostgreSQL) other
 connections are open to the database.
@@ -164,9 +168,41 @@ def create_backup(path: str | Path, *, now: dt.datetime | None = None, step_page
         raise BackupError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+    copied = copy_proof_files(_proofs_folder(), target.parent / "proofs")
     result = BackupResult(target, kind, target.stat().st_size, time.perf_counter() - started)
-    log.info("backup: %s", result.summary())
+    log.info("backup: %s%s", result.summary(), f" {copied} new proof file(s) copied." if copied else "")
     return result
+
+
+def _proofs_folder() -> Path:
+    from .proofs import FOLDER
+
+    return Path(current_app.instance_path) / FOLDER
+
+
+def copy_proof_files(source: Path, dest: Path) -> int:
+    """Copies the proof files of `source` that `dest` lacks (a proof's file never changes: its name is
+    new for each upload). Files being written (.part) are skipped. Returns how many were copied."""
+    try:
+        names = [p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    copied = 0
+    for path in names:
+        target = dest / path.name
+        if target.exists():
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp = dest / f".{path.name}.part"
+        try:
+            shutil.copyfile(path, tmp)
+            _fsync(tmp)
+            os.replace(tmp, target)
+            copied += 1
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise BackupError(f"cannot copy the proof file {path.name} to {dest}: {exc.strerror or exc}") from None
+    return copied
 
 
 class _Restarted(Exception):
@@ -389,9 +425,9 @@ def restore_backup(source: Path) -> RestoreResult:
     source = Path(source).expanduser().resolve()
     if not source.is_file():
         raise BackupError(f"{source}: no such file")
-    if kind == "sqlite":
-        return _restore_sqlite(source, started)
-    return _restore_pg(source, started)
+    result = _restore_sqlite(source, started) if kind == "sqlite" else _restore_pg(source, started)
+    copy_proof_files(source.parent / "proofs", _proofs_folder())  # the proofs' files the instance lacks
+    return result
 
 
 def _restore_sqlite(source: Path, started: float) -> RestoreResult:

@@ -87,7 +87,8 @@ def order_json(order: Order, *, with_events: bool = True) -> dict:
         "created_at": iso(order.created_at),
         "cancelled_at": iso(order.cancelled_at),
         "jobs": [{"job_id": j.code, "description": j.description, "method": j.method, "quantity": j.quantity,
-                  "stage": j.stage, "stage_entered_at": iso(j.stage_entered_at)} for j in order.jobs],
+                  "stage": j.stage, "stage_entered_at": iso(j.stage_entered_at), "proof_state": j.proof_state,
+                  "waiting_for_customer_since": iso(j.waiting_since)} for j in order.jobs],
         "shipments": [shipment_json(s, with_events=with_events) for s in order.shipments],
     }
     if with_events:

@@ -638,9 +638,7 @@ def _proofs(raw: dict, lifecycle: Lifecycle | None) -> dict:
     _only(t, {"stage", "approval_moves_on", "max_upload_mb", "remind_after_hours"}, "proofs")
     default = "preproduction" if lifecycle is None or "preproduction" in lifecycle else None
     stage = _str(t, "stage", "proofs", default)
-    if lifecycle is not None:
-        if stage is None:
-            _fail("proofs.stage", "name the stage where jobs wait for the customer's approval")
+    if lifecycle is not None and stage is not None:  # None: the stages have no preproduction; proofs are off
         if stage not in lifecycle:
             _fail("proofs.stage", f"{stage!r} is not a stage (stages: {', '.join(lifecycle.keys)})")
         if lifecycle.get(stage).scope != "job" or stage == QC_STAGE or lifecycle.next_key(stage) is None:

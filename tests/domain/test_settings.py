@@ -629,3 +629,16 @@ def test_shipping_defaults_to_the_provider_with_a_key_and_reads_presets(load):
 ])
 def test_shipping_mistakes_name_the_key(load, text, where):
     assert config_error(load, text).startswith(f"config: {where}")
+
+
+def test_proofs_settings_default_and_refuse_bad_values(tmp_path):
+    assert load_settings(tmp_path, overrides={}).proofs == {
+        "stage": "preproduction", "approval_moves_on": True, "max_upload_mb": 7, "remind_after_hours": 24}
+    for proofs, message in (({"stage": "qc"}, "proofs.stage: must be a job stage before quality check"),
+                            ({"stage": "packaging"}, "proofs.stage: must be a job stage before quality check"),
+                            ({"stage": "nope"}, "proofs.stage: 'nope' is not a stage"),
+                            ({"max_upload_mb": 9}, "proofs.max_upload_mb"),
+                            ({"remind": 3}, "proofs.remind: unknown key")):
+        with pytest.raises(ConfigError) as exc:
+            load_settings(tmp_path, overrides={"proofs": proofs})
+        assert message in str(exc.value)

@@ -103,6 +103,7 @@ def test_staff_post_a_proof_from_the_order_page(app, client):
     served = client.get(f"/proofs/{proof.id}")
     assert served.status_code == 200 and served.data == PNG and served.mimetype == "image/png"
     assert "sandbox" in served.headers["Content-Security-Policy"] and served.headers["Cache-Control"] == "private, no-store"
+    assert "script-src" not in served.headers["Content-Security-Policy"]
     assert client.get("/proofs/99999").status_code == 404
 
 
@@ -239,3 +240,18 @@ def test_an_answer_without_the_forms_token_is_refused(app, client):
     assert bad.status_code == 400 and "Answer with approve or changes" in bad.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Proof, proof_id).state == "pending"
+
+
+def test_the_order_page_refuses_a_file_over_the_limit_with_a_flash(tmp_path):
+    app = proof_app(tmp_path, max_upload_mb=0.1)
+    client = app.test_client()
+    code, (job,), _ = new_order(app)
+    login(client)
+    for size in (200_000, 600_000):  # over the proof limit; over the request's limit too (never read)
+        resp = client.post(f"/orders/{code}/proofs", data={"csrf_token": client.csrf_token, "job": job,
+                                                           "file": (io.BytesIO(PNG + b"\0" * size), "big.png")},
+                           content_type="multipart/form-data", follow_redirects=True)
+        assert resp.status_code == 200 and "too large: a proof may be 0.1 MB at most" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(Proof.id)) is None
+    list(closing(app))

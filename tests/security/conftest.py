@@ -33,12 +33,17 @@ def make_world(app) -> dict:
         alert = raise_alert("stalled", f"stalled:{order.code}", message="A1001 has not moved", order_id=order.id,
                             since=dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc))
         run = store_upload("orders.csv", b"customer,item,method,quantity\nRosa,Tee,dtg,2\n", by="maria")
+        from tracker.services.proofs import post_proof
+
+        proof = post_proof(order.jobs[0], filename="front.png", content=b"\x89PNG\r\n\x1a\n" + b"\0" * 32,
+                           note=None, actor=MANAGER, source="web")
         db.session.commit()
         station = next(iter(app.extensions["tracker_settings"].stations))
         return {"order": order.code, "job": order.jobs[0].code, "number": shipment.tracking_number,
                 "alert_id": alert.id, "run_id": run.id, "printer": next(iter(PRINTERS)), "station": station,
                 "report": next(iter(load_all())), "token": order.public_token, "provider": "easypost",
-                "filename": "css/app.css", "purchase_id": 1}
+                "filename": "css/app.css", "purchase_id": 1, "job_id": order.jobs[0].code,
+                "proof_id": proof.id}
 
 
 def fill(rule, world: dict) -> str:

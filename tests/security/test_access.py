@@ -19,10 +19,11 @@ from tests.security.conftest import PRINTERS, fill, make_world
 from tracker.domain.lifecycle import role_at_least
 from tracker.extensions import db
 
-# Open to anyone, on purpose: the login form, the customer's tracking page and its data, signed webhooks
+# Open to anyone, on purpose: the login form, the customer's tracking page and its data and proofs (the
+# link's token is the key: an unknown one is 404), signed webhooks
 # (checked by signature instead), static files and the health check.
 PUBLIC = {"auth.login", "public.tracking_page", "public.tracking_json", "webhooks.receive", "static",
-          "health.healthz"}
+          "health.healthz", "public.proof_file", "public.answer_proof"}
 # Flask answers OPTIONS itself with the allowed methods and nothing else; HEAD runs the GET view.
 SKIP_METHODS = {"OPTIONS", "HEAD"}
 
@@ -42,7 +43,7 @@ ROLES = {
     "printing.print_order_labels": "operator", "printing.job_label_png": "operator",
     "printing.packing_png": "operator", "printing.browser_print": "operator",
     "scan.stations": "operator", "scan.page": "operator", "scan.submit": "operator", "scan.undo": "operator", "orders.buy_postage": "operator", "orders.void_postage": "operator",
-    "orders.edit_ship_to": "operator",
+    "orders.edit_ship_to": "operator", "orders.post_proof": "operator", "orders.proof_file": "operator",
     "scan.choose_package": "operator",
     "imports.index": "manager", "imports.upload": "manager", "imports.mapping": "manager",
     "imports.result": "manager", "imports.template": "manager",
@@ -58,7 +59,7 @@ API_ROLES = {
     "api.cancel_order": "manager", "api.create_scan": "operator", "api.print_labels": "operator",
     "api.add_shipment": "operator", "api.postage_rates": "operator", "api.buy_postage": "operator",
     "api.list_postage": "operator", "api.void_postage": "operator", "api.alerts": "operator", "api.acknowledge_alert": "operator",
-    "api.snooze_alert": "operator",
+    "api.snooze_alert": "operator", "api.post_proof": "operator", "api.list_proofs": "operator",
 }
 
 

@@ -39,6 +39,17 @@ def assert_safe_headers(resp, where: str):
     assert resp.headers["Referrer-Policy"] in ("strict-origin-when-cross-origin", "no-referrer"), where
 
 
+PROOF_FILES = {"public.proof_file", "orders.proof_file"}
+
+
+def assert_proof_file_headers(resp, where: str):
+    """A proof image is served under a policy stricter than a page's: nothing loads, nothing runs."""
+    policy = csp(resp)
+    assert policy["default-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"], where
+    assert "sandbox" in policy and "script-src" not in policy, where
+    assert resp.headers["X-Content-Type-Options"] == "nosniff" and resp.headers["X-Frame-Options"] == "DENY", where
+
+
 def test_every_page_and_answer_carries_the_headers(sec_app):
     world = make_world(sec_app)
     anonymous = sec_app.test_client()
@@ -52,7 +63,11 @@ def test_every_page_and_answer_carries_the_headers(sec_app):
             resp = client.get(url)
             resp.get_data()
             resp.close()
-            assert_safe_headers(resp, f"GET {url} -> {resp.status_code}")
+            where = f"GET {url} -> {resp.status_code}"
+            if rule.endpoint in PROOF_FILES and resp.status_code == 200:
+                assert_proof_file_headers(resp, where)
+            else:
+                assert_safe_headers(resp, where)
             seen += 1
     # Refusals and errors too: 404, 405, 400 (CSRF), 401 JSON, 413.
     for resp in (anonymous.get("/nowhere"), anonymous.put("/login"), anonymous.post("/login"),

@@ -75,6 +75,7 @@ def seed_demo(now: dt.datetime | None = None, seed: int = 7) -> int:
             made += 1
             _demo_order(rng, now, lc, stage_keys, final, people, made)
     _demo_batches(rng)
+    _demo_proofs(now)
     db.session.add(Counter(name="demo", value=made))
     db.session.flush()
     return made
@@ -144,6 +145,38 @@ def _demo_order(rng, now, lc, stage_keys, final, people, n):
     if final in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
         _demo_tracking(order, rng)
     db.session.flush()
+
+
+def _demo_proofs(now: dt.datetime) -> None:
+    """Artwork proofs on the first jobs in pre-production: one waiting for the customer, one sent back
+    with a comment (docs/PROOFS.md). The proof is a drawn mock-up of the item."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from ..models import Job
+    from . import proofs
+
+    if current_settings().proofs["stage"] is None:
+        return
+    jobs = db.session.scalars(select(Job).where(Job.stage == current_settings().proofs["stage"])
+                              .order_by(Job.id).limit(2)).all()
+    for i, job in enumerate(jobs):
+        img = Image.new("RGB", (900, 700), "white")
+        draw = ImageDraw.Draw(img)
+        draw.polygon([(250, 120), (350, 70), (550, 70), (650, 120), (760, 230), (680, 300), (630, 260),
+                      (630, 640), (270, 640), (270, 260), (220, 300), (140, 230)], fill=(31, 78, 121))
+        draw.ellipse((360, 230, 540, 410), fill=(245, 158, 11))
+        draw.text((30, 660), f"{job.code} · {job.description} · proof", fill="black")
+        out = io.BytesIO()
+        img.save(out, "PNG")
+        posted = job.stage_entered_at + (now - job.stage_entered_at) * 0.3
+        proof = proofs.post_proof(job, filename=f"{job.code}-front.png", content=out.getvalue(),
+                                  note="Logo 9 in wide, centred 3 in below the collar", actor=Actor("lee", "operator"),
+                                  source="web", at=posted)
+        if i == 1:
+            proofs.answer_proof(job.order, proof.id, answer="changes", comment="Can the logo be a bit smaller?",
+                                at=posted + (now - posted) * 0.5)
 
 
 def _demo_batches(rng) -> None:

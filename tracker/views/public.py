@@ -106,7 +106,7 @@ def proof_csp(content_type: str) -> str:
     """A proof is shown inline, never framed by another site. An image runs nothing at all; a PDF keeps
     only the framing rule, since a sandbox or an object-src rule stops the browser's own PDF viewer."""
     if content_type.startswith("image/"):
-        return "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox"
+        return "default-src 'none'; img-src 'self'; frame-ancestors 'none'; sandbox"
     return "frame-ancestors 'none'"
 
 

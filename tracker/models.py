@@ -193,10 +193,15 @@ class Job(db.Model):
     order: Mapped[Order] = relationship(back_populates="jobs")
     batch: Mapped[Optional["Batch"]] = relationship(back_populates="jobs")
 
+    @property
+    def waiting_for_customer(self) -> bool:
+        """A proof awaits the customer's answer in this stay (moved on by hand since: the wait is over)."""
+        return self.waiting_since is not None and self.wait_stay == self.stage_entered_at
+
     def customer_wait(self, now: dt.datetime) -> dt.timedelta:
         """How long the job has waited for the customer in its current stay (a pending proof counts to now)."""
         done = self.wait_seconds if self.wait_stay is not None and self.wait_stay == self.stage_entered_at else 0
-        waiting = (now - self.waiting_since) if self.waiting_since is not None else dt.timedelta(0)
+        waiting = (now - self.waiting_since) if self.waiting_for_customer else dt.timedelta(0)
         return dt.timedelta(seconds=done or 0) + max(waiting, dt.timedelta(0))
 
     @property

@@ -259,3 +259,22 @@ def test_the_report_shows_time_waiting_for_approval(app):
         assert tables["rounds"].rows == [(1, 1, 50.0), (2, 1, 50.0)]
         assert [r[:3] for r in tables["waiting"].rows] == [(pb.job.code, b.code, 1)]
         assert db.session.get(Job, pb.job_id).proof_state == "pending"
+
+
+def test_a_job_moved_on_by_hand_while_waiting_is_no_longer_waiting(app):
+    """Staff print before the answer: in production the job is the shop's again (stall checks see it)."""
+    with time_machine.travel(T0, tick=False) as clock, app.app_context():
+        order = make_order(due_date=(T0 + dt.timedelta(days=60)).date())
+        job = order.jobs[0]
+        proof = post(job)
+        assert job.waiting_for_customer
+        clock.shift(dt.timedelta(hours=1))
+        move_job(job, "production", actor=OPERATOR, source="web")
+        db.session.commit()
+        assert not job.waiting_for_customer and job.customer_wait(T0 + dt.timedelta(hours=30)) == dt.timedelta(0)
+        clock.shift(dt.timedelta(hours=30))  # past production's 24 h SLA
+        run_job("stall-sweep")
+        assert stalled_codes() == [job.code]
+        late = answer(order, proof)  # the customer still approves: recorded, nothing moves
+        assert late.changed and job.stage == "production" and job.proof_state == "approved"
+        assert job.waiting_since is None

@@ -200,7 +200,7 @@ def stall_sweep(now: dt.datetime | None = None) -> dict:
             # customer took before answering does not count against the stage's SLA.
             found = [(f"stall:job:{job.id}:{stage.key}:{job.stage_entered_at.isoformat()}", job.order, job,
                       job.code, job.shop_entered_at(now)) for job in rows
-                     if job.waiting_since is None and job.shop_entered_at(now) < cutoff]
+                     if not job.waiting_for_customer and job.shop_entered_at(now) < cutoff]
         else:
             rows = db.session.scalars(select(Order).where(Order.stage == stage.key, Order.stage_entered_at < cutoff))
             found = [(f"stall:order:{order.id}:{stage.key}:{order.stage_entered_at.isoformat()}", order, None,

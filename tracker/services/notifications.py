@@ -270,7 +270,7 @@ def delay_sweep(now: dt.datetime | None = None) -> dict:
     for order in orders:
         if order.stage not in lc or lc.get(order.stage).mover != "people":
             continue
-        if any(job.waiting_since is not None for job in order.jobs):
+        if any(job.waiting_for_customer for job in order.jobs):
             continue  # waiting for the customer's answer to a proof: the reminder is the message, not "late"
         est = public_estimate(order, now, history)
         if est is not None and est.late:

@@ -67,16 +67,16 @@ def _safe_filename(name: str | None, kind: str) -> str:
 
 def _start_wait(job: Job, now: dt.datetime) -> None:
     if job.wait_stay != job.stage_entered_at:  # a new stay: earlier waits belonged to another visit
-        job.wait_stay, job.wait_seconds = job.stage_entered_at, 0
+        job.wait_stay, job.wait_seconds, job.waiting_since = job.stage_entered_at, 0, None
     if job.waiting_since is None:
         job.waiting_since = now
 
 
 def _end_wait(job: Job, now: dt.datetime) -> None:
+    if job.waiting_since is not None and job.wait_stay != job.stage_entered_at:
+        job.waiting_since = None  # the job was moved on by hand while waiting: that stay's wait is over
     if job.waiting_since is None:
         return
-    if job.wait_stay != job.stage_entered_at:
-        job.wait_stay, job.wait_seconds = job.stage_entered_at, 0
     job.wait_seconds = (job.wait_seconds or 0) + max(int((now - job.waiting_since).total_seconds()), 0)
     job.waiting_since = None
 

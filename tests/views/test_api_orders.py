@@ -228,7 +228,8 @@ def test_create_answers_201_with_jobs_and_tracking_url(api, counts):
     assert body["channel"] == "api"  # API orders default to the api channel
     assert body["rush"] is True and body["notes"] == "Match Pantone 286C"
     assert body["jobs"] == [{"job_id": "A1001A", "description": "Team tee", "method": "dtg", "quantity": 12,
-                             "stage": "received", "stage_entered_at": body["jobs"][0]["stage_entered_at"]}]
+                             "stage": "received", "stage_entered_at": body["jobs"][0]["stage_entered_at"],
+                             "proof_state": None, "waiting_for_customer_since": None}]
     assert body["tracking_url"].startswith("http://shop.test/t/")
     assert counts() == {"orders": 1, "jobs": 1, "events": 1}
 

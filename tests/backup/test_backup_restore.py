@@ -260,7 +260,8 @@ def test_proof_files_are_copied_beside_the_backup_and_restored(shop, tmp_path):
         assert len(list((tmp_path / "usb" / "proofs").iterdir())) == 1
 
         live.unlink()  # the instance folder lost its proofs (a new computer, a wiped disk)
+        db.session.remove()
         close_other_pg_connections()
-        code, out = invoke(shop, "restore", str(made), "--yes")
-        assert code == 0, out
+        result = shop.test_cli_runner().invoke(args=["tracker", "restore", str(made), "--yes"])
+        assert result.exit_code == 0, (result.output, repr(result.exception))
         assert live.read_bytes() == PNG

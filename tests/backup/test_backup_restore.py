@@ -168,6 +168,8 @@ def test_a_restore_refuses_while_inktrail_runs(shop, tmp_path):
                 break
         else:
             pytest.fail("the scheduler stopped before running:\n" + "".join(lines))
+        # Keep reading what it logs: a full pipe would block its logging, and it would never stop.
+        threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
         with shop.app_context():
             code, out = invoke(shop, "restore", str(tmp_path / f"b.{EXT}"), "--yes")
         assert code == 1

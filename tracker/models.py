@@ -200,9 +200,8 @@ class Job(db.Model):
 
     def customer_wait(self, now: dt.datetime) -> dt.timedelta:
         """How long the job has waited for the customer in its current stay (a pending proof counts to now)."""
-        done = self.wait_seconds if self.wait_stay is not None and self.wait_stay == self.stage_entered_at else 0
         waiting = (now - self.waiting_since) if self.waiting_for_customer else dt.timedelta(0)
-        return dt.timedelta(seconds=done or 0) + max(waiting, dt.timedelta(0))
+        return (self.shop_clock_at - self.stage_entered_at) + max(waiting, dt.timedelta(0))
 
     @property
     def shop_clock_at(self) -> dt.datetime:

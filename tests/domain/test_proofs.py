@@ -75,3 +75,16 @@ def test_an_unknown_answer_is_refused():
     with pytest.raises(ProofRefused) as exc:
         answer(answer="maybe")
     assert exc.value.field == "answer"
+
+
+def test_a_proof_may_be_posted_only_before_printing():
+    from tracker.domain.lifecycle import build_lifecycle
+    from tracker.domain.proofs import postable_refusal
+
+    lc = build_lifecycle([])
+    ok = dict(job_code="A1A", order_stage="received", proof_stage="preproduction")
+    assert postable_refusal(lc, job_stage="received", **ok) is None
+    assert postable_refusal(lc, job_stage="preproduction", **ok) is None
+    assert "already past Pre-production (now Production)" in postable_refusal(lc, job_stage="production", **ok)
+    assert "cancelled" in postable_refusal(lc, job_stage="cancelled", **ok)
+    assert "cancelled" in postable_refusal(lc, job_stage="received", **{**ok, "order_stage": "cancelled"})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .lifecycle import CANCELLED
+
 APPROVE, CHANGES = "approve", "changes"
 ANSWERS = (APPROVE, CHANGES)
 # Proof states: pending (awaiting the customer), approved, changes (changes asked for), superseded (a newer
@@ -61,6 +63,23 @@ def check_upload(content: bytes, *, max_bytes: int) -> str:
         raise ProofRefused(400, f"the file is not {ACCEPTED_WORDS} (it was checked by its content, not its name)",
                            "file")
     return kind
+
+
+def postable_refusal(lc, *, job_code: str, job_stage: str, order_stage: str, proof_stage: str) -> str | None:
+    """Why no proof may be posted for this job now, or None: a proof is approved before printing, so the job
+    must be cancelled neither itself nor with its order, and not past the proof stage."""
+    if order_stage == CANCELLED or job_stage == CANCELLED:
+        return f"{job_code} is cancelled; a proof needs a job that is still being made"
+    if job_stage not in lc or lc.index(job_stage) > lc.index(proof_stage):
+        return (f"{job_code} is already past {lc.label(proof_stage)} (now {lc.label(job_stage)}); "
+                "a proof is approved before printing")
+    return None
+
+
+def check_postable(lc, **kw) -> None:
+    refusal = postable_refusal(lc, **kw)
+    if refusal:
+        raise ProofRefused(409, refusal)
 
 
 def clean_text(value: str | None, *, field: str, max_len: int) -> str | None:

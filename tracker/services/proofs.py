@@ -95,11 +95,7 @@ def post_proof(job: Job, *, filename: str | None, content: bytes, note: str | No
         raise ProofRefused(409, "proofs are off: set [proofs] stage in config.toml to the stage where jobs "
                                 "wait for the customer's approval")
     order = job.order
-    if order.stage == CANCELLED or job.stage == CANCELLED:
-        raise ProofRefused(409, f"{job.code} is cancelled; a proof needs a job that is still being made")
-    if job.stage not in lc or lc.index(job.stage) > lc.index(stage):
-        raise ProofRefused(409, f"{job.code} is already past {lc.label(stage)} (now {lc.label(job.stage)}); "
-                                "a proof is approved before printing")
+    rules.check_postable(lc, job_code=job.code, job_stage=job.stage, order_stage=order.stage, proof_stage=stage)
     note = rules.clean_text(note, field="note", max_len=rules.NOTE_MAX)
     kind = rules.check_upload(content, max_bytes=max_bytes())
     now = at or utcnow()
@@ -203,13 +199,9 @@ def remind_sweep(now: dt.datetime | None = None) -> dict:
 
 
 def proofs_of(order: Order) -> list[Proof]:
-    return list(db.session.scalars(select(Proof).where(Proof.order_id == order.id)
+    """Every version posted for the order's jobs, with their jobs loaded (the order page shows each job's code)."""
+    return list(db.session.scalars(select(Proof).where(Proof.order_id == order.id).options(selectinload(Proof.job))
                                    .order_by(Proof.job_id, Proof.version)))
-
-
-def pending_for_customer(order: Order) -> list[Proof]:
-    """The proofs the customer is asked to answer: each job's pending version."""
-    return [p for p in proofs_of(order) if p.state == rules.PENDING]
 
 
 def proof_json(proof: Proof) -> dict:

@@ -139,14 +139,15 @@ def show(code):
 
 def _proofs_panel(order) -> dict:
     """The order page's proofs: every version posted, and the jobs a proof may still be posted for."""
+    from ..domain.proofs import postable_refusal
     from ..services.proofs import proofs_of
 
     settings = current_settings()
     stage, lc = settings.proofs["stage"], settings.lifecycle
     if stage is None:
         return {"stage": None}
-    open_jobs = [j for j in order.jobs if j.stage in lc and lc.get(j.stage).scope == "job"
-                 and lc.index(j.stage) <= lc.index(stage)] if order.stage != "cancelled" else []
+    open_jobs = [j for j in order.jobs if postable_refusal(lc, job_code=j.code, job_stage=j.stage,
+                                                           order_stage=order.stage, proof_stage=stage) is None]
     return {"stage": stage, "rows": proofs_of(order), "jobs": open_jobs, "max_mb": settings.proofs["max_upload_mb"]}
 
 

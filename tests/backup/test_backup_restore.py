@@ -179,7 +179,11 @@ def test_a_restore_refuses_while_inktrail_runs(shop, tmp_path):
         server.send_signal(signal.SIGTERM)
         # It finishes the jobs it started when it came up (every interval job runs at once); on a busy
         # machine that has taken over 30 s. systemd allows a service 90 s to stop.
-        server.wait(90)
+        try:
+            server.wait(90)
+        except subprocess.TimeoutExpired:  # still finishing a job under a loaded machine: what is tested is done
+            server.kill()
+            server.wait()
     with shop.app_context():
         close_other_pg_connections()
         code, out = invoke(shop, "restore", str(tmp_path / f"b.{EXT}"), "--yes")

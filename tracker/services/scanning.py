@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..domain import scanning as rules
@@ -17,6 +17,7 @@ from ..models import Batch, Event, Job, LabelPurchase, Order, Scan, Shipment, St
 from ..settings import Station, current_settings
 from . import orders as order_service
 from .orders import Actor
+from .rows import insert_new
 
 
 class ScanInputError(ValueError):
@@ -101,45 +102,53 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
         raise ScanInputError("reason must be one of the shop's QC fail reasons (200 characters at most)", "reason")
     if uid is not None and not rules.valid_uid(uid):
         raise ScanInputError("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
-    if uid:
-        existing = db.session.scalar(select(Scan).where(Scan.uid == uid))
-        if existing is not None:
-            return existing, True
     cfg = _scanning_settings()
     read = rules.read_code(code, badge_prefix=cfg["badge_prefix"], batch_prefix=cfg["batch_prefix"])
     now = utcnow()
-    scan = Scan(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
-                action=action, operator=(operator or actor.name or "")[:80] or None, source=source, received_at=now,
-                scanned_at=scanned_at, ok=False, outcome="refused", message="")
-    # A plain INSERT in the request's transaction, not a savepoint of its own: the scan, what it moved and
-    # its answer commit together, and on SQLite the write lock is held from here to the caller's commit, so
-    # two scans take turns (on PostgreSQL _lock() makes them). (With the sqlite3 module's own transaction
-    # handling, a SAVEPOINT that opened the transaction was committed by its RELEASE: the scan was stored
-    # alone and the lock let go before it was applied, and a second tablet's scan in between failed the
-    # first with "database is locked".)
-    try:
-        db.session.add(scan)
-        db.session.flush()
-    except IntegrityError:
-        # The same scan ID arrived twice at once: the other request stored it first. Nothing else has been
-        # written in this request yet, so rolling the whole transaction back loses nothing.
-        db.session.rollback()
-        existing = db.session.scalar(select(Scan).where(Scan.uid == uid)) if uid else None
-        if existing is not None:
-            return existing, True
-        raise
+    values = dict(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
+                  action=action, operator=(operator or actor.name or "")[:80] or None, source=source,
+                  received_at=now, scanned_at=scanned_at, ok=False, outcome="refused", message="", order_id=None,
+                  job_id=None, from_stage=None, to_stage=None, undone_at=None)
+    # One statement stores the scan unless its ID is stored already (a replay, or the same scan sent twice
+    # at once: the other request's row wins and this one answers it). It is a plain INSERT in the request's
+    # transaction, not a savepoint of its own: the scan, what it moved and its answer commit together, and
+    # on SQLite the write lock is held from BEGIN IMMEDIATE to the caller's commit, so two scans take turns
+    # (on PostgreSQL _lock() makes them).
+    scan_id = insert_new(Scan.__table__, "uid", values, returning="id").scalar()
+    if scan_id is None:
+        return db.session.scalar(select(Scan).where(Scan.uid == values["uid"])), True
+    # The row as the session's own (persistent, nothing to load): what the scan comes to is one UPDATE.
+    scan = Scan(id=scan_id, **values)
+    make_transient_to_detached(scan)
+    db.session.add(scan)
     if _is_double_scan(scan, read, now, cfg):
         return scan, False
     try:
-        with db.session.begin_nested():
+        if _may_refuse_after_writing(station, read, action):
+            # A batch (all or none), a ship-out label, a QC fail, a packing slip: a refusal can come after
+            # something was written, and the savepoint takes it all back.
+            with db.session.begin_nested():
+                _apply(scan, station, read, actor=Actor(scan.operator, actor.role), action=action, reason=reason)
+        else:
+            # A plain move: every refusal comes before anything is written (the rules are asked first).
             _apply(scan, station, read, actor=Actor(scan.operator, actor.role), action=action, reason=reason)
     except (MoveRefused, _Refused) as exc:
-        # The savepoint's rollback expired what _apply set on the scan: the refusal still names the order
-        # and job it was about, so the operator sees which one was refused.
+        # The refusal still names the order and job it was about, so the operator sees which one was refused.
         aimed = getattr(scan, "_aimed", (None, None))
         scan.ok, scan.outcome, scan.message = False, "refused", sentence(str(exc))
         scan.from_stage = scan.to_stage = None
         scan.order_id, scan.job_id = aimed
+    db.session.flush()
+    return scan, False
+
+
+def _may_refuse_after_writing(station: Station, read, action: str) -> bool:
+    """Whether applying this scan can be refused after it has written something (then it runs in a savepoint)."""
+    if action == "qc_fail" or read.kind in ("batch", "label"):
+        return True
+    if read.kind in ("job", "order") and looks_like_tracking(read.value):
+        return True  # it may turn out to be an international carrier label
+    return station.moves_to == PACK_STAGE and bool(station.printer)
     db.session.flush()
     return scan, False
 
@@ -208,9 +217,9 @@ def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, rea
         if order.stage == target:
             raise _Refused(f"{order.code} is already {'packed' if target == PACK_STAGE else 'in ' + lc.label(target)}")
         _refuse_backwards(lc, order.code, order.stage, target)
-        scan.from_stage = order.stage
+        from_stage = order.stage
         order_service.move_order(order, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
-        _moved(scan, order, job, target, f"{order.code} → {lc.label(target)}" + _jobs_note(order))
+        _moved(scan, order, job, target, f"{order.code} → {lc.label(target)}" + _jobs_note(order), from_stage)
         if target == PACK_STAGE and station.printer:
             # Packed at a bench with a printer: its packing slip prints there (through the print queue).
             from .printing import queue_labels
@@ -225,20 +234,21 @@ def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, rea
                 lc.get(order.stage).scope == "order":
             raise _Refused(f"{job.code} is packed with its order")
         _refuse_backwards(lc, job.code, job.stage, target)
-        scan.from_stage = job.stage
+        from_stage = job.stage
         order_service.move_job(job, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
-        _moved(scan, order, job, target, f"{job.code} → {lc.label(target)}")
+        _moved(scan, order, job, target, f"{job.code} → {lc.label(target)}", from_stage)
         return
     _refuse_backwards(lc, order.code, order.stage, target)
-    scan.from_stage = order.stage
+    from_stage = order.stage
     plan = order_service.move_order(order, target, actor=actor, source="scan", station=station.key, scan_id=scan.id)
     n = len(plan.job_plans)
-    _moved(scan, order, None, target, f"{order.code}: {n} job{'s' if n != 1 else ''} → {lc.label(target)}")
+    _moved(scan, order, None, target, f"{order.code}: {n} job{'s' if n != 1 else ''} → {lc.label(target)}",
+           from_stage)
 
 
 def _aim(scan: Scan, order: Order, job: Job | None = None) -> None:
-    """What the scan is about; kept outside the row's state too, so a refusal can still say it."""
-    scan.order_id, scan.job_id = order.id, job.id if job else None
+    """What the scan is about, kept beside the row (set on it with the outcome, in the one UPDATE the scan
+    takes), so a refusal can still say it."""
     scan._aimed = (order.id, job.id if job else None)
 
 
@@ -258,8 +268,9 @@ def _refuse_backwards(lc, code: str, current: str, target: str) -> None:
         raise _Refused(f"{code} is in {lc.label(current)}; {lc.label(nxt)} comes next")
 
 
-def _moved(scan: Scan, order: Order, job: Job | None, target: str, message: str) -> None:
+def _moved(scan: Scan, order: Order, job: Job | None, target: str, message: str, from_stage: str) -> None:
     scan.ok, scan.outcome, scan.to_stage, scan.message = True, "moved", target, message
+    scan.from_stage = from_stage
     scan.order_id, scan.job_id = order.id, job.id if job else None
 
 
@@ -280,12 +291,19 @@ def _lock(*orders: Order | int) -> dict[int, Order]:
     ids = sorted({o if isinstance(o, int) else o.id for o in orders})
     if not ids:
         return {}
+    return _lock_where(Order.id.in_(ids))
+
+
+def _lock_where(which) -> dict[int, Order]:
+    """_lock() for the orders `which` (a condition on orders) picks: two statements, the orders and their jobs."""
     fresh = {"populate_existing": True}
-    loaded = {o.id: o for o in db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
+    loaded = {o.id: o for o in db.session.scalars(select(Order).where(which).order_by(Order.id)
                                                   .with_for_update().execution_options(**fresh))}
+    if not loaded:
+        return {}
     jobs: dict[int, list[Job]] = {i: [] for i in loaded}
-    for job in db.session.scalars(select(Job).where(Job.order_id.in_(ids)).order_by(Job.id).with_for_update()
-                                  .execution_options(**fresh)):
+    for job in db.session.scalars(select(Job).where(Job.order_id.in_(list(loaded))).order_by(Job.id)
+                                  .with_for_update().execution_options(**fresh)):
         jobs[job.order_id].append(job)
     for order_id, order in loaded.items():
         set_committed_value(order, "jobs", sorted(jobs[order_id], key=lambda j: (j.position, j.id)))
@@ -293,24 +311,25 @@ def _lock(*orders: Order | int) -> dict[int, Order]:
 
 
 def _lookup(read) -> tuple[Order, Job | None]:
+    """The scanned order (and job), locked and fresh, by its code: the order's row picked by the code (a
+    job's through a subquery), then its jobs, two statements."""
     if read.kind == "token":
         order = db.session.scalar(select(Order).where(Order.public_token == read.value))
         if order is None:
             raise _Refused("unknown code (a tracking link no order has)")
         _lock(order)
         return order, None
-    # By code to ids only: _lock() then loads the order and its jobs (fresh, locked), and the session
-    # hands them out from there without another query.
     if read.kind == "job":
-        found = db.session.execute(select(Job.id, Job.order_id).where(Job.code == read.value)).first()
-        if found is None:
+        locked = _lock_where(Order.id == select(Job.order_id).where(Job.code == read.value).scalar_subquery())
+        order = next(iter(locked.values()), None)
+        job = next((j for j in order.jobs if j.code == read.value), None) if order is not None else None
+        if job is None:
             raise _Refused(f"unknown code {read.value}: no such job")
-        order = _lock(found.order_id)[found.order_id]
-        return order, next(j for j in order.jobs if j.id == found.id)
-    order_id = db.session.scalar(select(Order.id).where(Order.code == read.value))
-    if order_id is None:
+        return order, job
+    locked = _lock_where(Order.code == read.value)
+    if not locked:
         raise _Refused(f"unknown code {read.value}: no such order")
-    return _lock(order_id)[order_id], None
+    return next(iter(locked.values())), None
 
 
 def _move_batch(scan: Scan, station: Station, code: str, actor: Actor) -> None:
@@ -357,6 +376,7 @@ def _qc_fail(scan: Scan, station: Station, read, actor: Actor, reason: str | Non
         order_service.move_job(job, back_to, actor=actor, source="scan", station=station.key,
                                note=f"QC fail: {reason}", kind="qc_fail", scan_id=scan.id)
     job.reprints = (job.reprints or 0) + 1
+    scan.order_id, scan.job_id = order.id, job.id
     scan.ok, scan.outcome, scan.to_stage = True, "moved", back_to
     scan.message = f"{job.code} failed QC ({reason}) → back to {lc.label(back_to)}, reprint #{job.reprints}"
 
@@ -416,6 +436,7 @@ def _ship_out_label(scan: Scan, station: Station, number: str, actor: Actor) -> 
     order_service.move_order(order, LAST_PEOPLE_STAGE, actor=actor, source="scan", station=station.key,
                              note=f"Ship-out check: {CARRIER_NAMES.get(carrier, 'carrier')} {number}", scan_id=scan.id)
     state.pending_order_id = state.pending_since = None
+    scan.order_id = order.id
     scan.ok, scan.outcome, scan.to_stage = True, "moved", LAST_PEOPLE_STAGE
     scan.message = f"{order.code} checked out: {CARRIER_NAMES.get(carrier, 'carrier')} {number}"
 

@@ -120,20 +120,21 @@ def submit(station):
     uid = data.get("scan_id")
     if uid is not None and not isinstance(uid, str):
         return _json_error("scan_id must be text", 400, "scan_id")
+    actor = page_actor()  # read once: after the commit it would be loaded again, in a transaction of its own
     try:
         # One unit, tried again on a fresh connection if the database dropped it (the scan ID makes a
         # second run answer the first); a database that stays busy is a 503 and the page keeps the scan.
         # The answer is read before the commit, while what the scan touched is still loaded (after the
         # commit it would be read back from the database, three more queries for the same values).
         answer, status = unit_of_work(lambda: scan_answer(*record_scan(
-            station, code if isinstance(code, str) else "", actor=page_actor(), uid=uid, operator=operator or None,
+            station, code if isinstance(code, str) else "", actor=actor, uid=uid, operator=operator or None,
             action=data.get("action") or "move",
             reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
             source="scan", scanned_at=parse_scanned_at(data.get("scanned_at")))))
     except ScanInputError as exc:
         db.session.rollback()
         return _json_error(exc.message, exc.status, exc.field)
-    answer, status = after_scan(answer, status, page_actor())
+    answer, status = after_scan(answer, status, actor)
     return jsonify(answer), status
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import event as sa_event, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..domain import lifecycle as rules
 from ..domain.codes import job_code, new_public_token, order_code
@@ -86,6 +87,7 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
             count = len(draft.items)
             _record(order, None, kind="create", from_stage=None, to_stage=first_stage, actor=actor,
                     source=source, at=now, note=f"Order received: {count} item{'s' if count != 1 else ''}")
+            write_trail()
     except IntegrityError:
         # Another request created the same channel + external_ref between our check and insert.
         if draft.external_ref:
@@ -104,16 +106,59 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
     return order, True
 
 
+PENDING_EVENTS = "inktrail_pending_events"  # session.info key: the audit events recorded, not yet written
+
+
+class _EventRow(dict):
+    """An audit event as a row to insert; its fields also read as attributes (the stays' rules read them)."""
+
+    __getattr__ = dict.__getitem__
+
+
 def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None, to_stage: str | None,
             actor: Actor, source: str, at: dt.datetime, station: str | None = None, note: str | None = None,
-            scan_id: int | None = None) -> Event:
+            scan_id: int | None = None) -> dict:
+    """Records one audit event, and the stage stays it begins and ends; write_trail() stores them (each
+    function here does before it returns), a move's events in one INSERT and its stays in one more."""
     if source not in rules.SOURCES:
         raise ValueError(f"unknown event source {source!r}")
-    ev = Event(order_id=order.id, job_id=job.id if job else None, at=at, kind=kind, from_stage=from_stage,
-               to_stage=to_stage, source=source, actor=actor.name, station=station, note=note, scan_id=scan_id)
-    db.session.add(ev)
-    stays.record(order, job, ev)  # the stage stays the reports read, in the same transaction
-    return ev
+    row = _EventRow(order_id=order.id, job_id=job.id if job else None, at=at, kind=kind, from_stage=from_stage,
+                    to_stage=to_stage, source=source, actor=actor.name, station=station, note=note, scan_id=scan_id)
+    db.session().info.setdefault(PENDING_EVENTS, []).append(row)
+    if not stays.record(order, job, row):  # dated before the order's latest stay: rebuilt from the events
+        write_trail()
+        stays.rebuild(order.id)
+    return row
+
+
+def write_trail(session=None) -> None:
+    """Writes the audit events and stage stays recorded in this transaction and not written yet."""
+    session = session or db.session()
+    rows = session.info.pop(PENDING_EVENTS, None)
+    if rows:
+        session.execute(insert(Event.__table__).values([dict(r) for r in rows]))
+    stays.write(session)
+
+
+def _written_before_commit(session) -> None:
+    # Every function here writes its trail before it returns; this only makes sure a caller that recorded
+    # through _record() directly still commits what it recorded.
+    if session.info.get(PENDING_EVENTS) or stays.pending(session):
+        write_trail(session)
+
+
+def _forget_pending(session, *args) -> None:
+    session.info.pop(PENDING_EVENTS, None)
+
+
+sa_event.listen(Session, "before_commit", _written_before_commit)
+for _name in ("after_rollback", "after_soft_rollback"):
+    sa_event.listen(Session, _name, _forget_pending)
+
+
+def _flush() -> None:
+    write_trail()
+    db.session.flush()
 
 
 def _note(note: str | None) -> str | None:
@@ -153,7 +198,7 @@ def move_job(job: Job, to: str, *, actor: Actor, source: str, station: str | Non
             at=now, station=station, note=note, scan_id=scan_id)
     job.stage, job.stage_entered_at = to, now
     _follow_jobs(order, kind=kind, actor=actor, source=source, at=now, station=station, note=note, scan_id=scan_id)
-    db.session.flush()
+    _flush()
     return plan
 
 
@@ -186,7 +231,7 @@ def move_order(order: Order, to: str | None, *, actor: Actor, source: str, stati
             if job.stage != plan.to_stage:
                 job.stage, job.stage_entered_at = plan.to_stage, now
         order.stage, order.stage_entered_at, order.updated_at = plan.to_stage, now, now
-    db.session.flush()
+    _flush()
     return plan
 
 
@@ -202,7 +247,7 @@ def cancel_order(order: Order, *, actor: Actor, source: str, reason: str | None,
     for job in order.jobs:
         job.stage, job.stage_entered_at = rules.CANCELLED, now
     order.stage, order.stage_entered_at, order.updated_at, order.cancelled_at = rules.CANCELLED, now, now, now
-    db.session.flush()
+    _flush()
 
 
 def record_reprint(job: Job, *, actor: Actor, source: str, reason: str, station: str | None = None,
@@ -211,25 +256,23 @@ def record_reprint(job: Job, *, actor: Actor, source: str, reason: str, station:
     now = at or utcnow()
     _record(job.order, job, kind="qc_fail", from_stage=job.stage, to_stage=job.stage, actor=actor, source=source,
             at=now, station=station, note=f"QC fail: {reason}", scan_id=scan_id)
-    db.session.flush()
+    _flush()
 
 
 def record_job_event(job: Job, *, kind: str, actor: Actor, source: str, note: str, at: dt.datetime | None = None,
-                     station: str | None = None) -> Event:
+                     station: str | None = None) -> None:
     """An audit event about one job that changes no stage (a proof posted or answered)."""
-    ev = _record(job.order, job, kind=kind, from_stage=job.stage, to_stage=job.stage, actor=actor, source=source,
+    _record(job.order, job, kind=kind, from_stage=job.stage, to_stage=job.stage, actor=actor, source=source,
                  at=at or utcnow(), station=station, note=_note(note))
-    db.session.flush()
-    return ev
+    _flush()
 
 
 def record_note(order: Order, *, kind: str, actor: Actor, source: str, note: str, station: str | None = None,
-                at: dt.datetime | None = None) -> Event:
+                at: dt.datetime | None = None) -> None:
     """An audit event that changes no stage (a shipment linked, a label printed)."""
-    ev = _record(order, None, kind=kind, from_stage=order.stage, to_stage=order.stage, actor=actor, source=source,
+    _record(order, None, kind=kind, from_stage=order.stage, to_stage=order.stage, actor=actor, source=source,
                  at=at or utcnow(), station=station, note=_note(note))
-    db.session.flush()
-    return ev
+    _flush()
 
 
 def update_ship_to(order: Order, ship: dict, *, actor: Actor, source: str) -> list[str]:
@@ -298,7 +341,7 @@ def add_job(order: Order, item, *, actor: Actor, source: str, note: str | None =
     _record(order, job, kind="create", from_stage=None, to_stage=first_stage, actor=actor, source=source, at=now,
             note=note)
     _follow_jobs(order, kind="add_job", actor=actor, source=source, at=now, station=None, note=note)
-    db.session.flush()
+    _flush()
     settings = current_settings()
     if settings.intake.get("print_job_labels"):  # as at intake: the new job gets its label too
         from .printing import queue_labels

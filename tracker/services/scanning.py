@@ -517,9 +517,8 @@ def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
             job = db.session.get(Job, scan.job_id)
             if job.stage != scan.to_stage:
                 raise MoveRefused(f"{job.code} has moved since that scan; move it from the order page")
-            order_service._record(job.order, job, kind="undo", from_stage=job.stage, to_stage=job.stage,
-                                  actor=actor, source="scan", at=now, station=scan.station,
-                                  note=f"{note}: QC fail withdrawn")
+            order_service.record_job_event(job, kind="undo", actor=actor, source="scan", at=now,
+                                           station=scan.station, note=f"{note}: QC fail withdrawn")
     if scan.action == "qc_fail" and scan.job_id:
         job = db.session.get(Job, scan.job_id)
         job.reprints = max(0, (job.reprints or 0) - 1)

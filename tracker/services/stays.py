@@ -2,7 +2,9 @@
 
 `record()` runs for every event the move service writes (services/orders._record), in the same
 transaction: it ends the open stays the move ends and begins the new ones, so a report never has to
-replay history. The open stays of an order are read once per transaction and kept in the session.
+replay history. The open stays of an order are read once per transaction and kept in the session (plain
+rows, not ORM objects: the hot path of a scan writes them with Core statements); `write()` stores what
+changed, one UPDATE and one INSERT however many stays a move touched.
 
 An event dated before the order's latest stay began (a late carrier event, a back-dated correction)
 cannot simply be appended: the order's stays are rebuilt from its events, exactly as a replay would
@@ -14,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from itertools import groupby
 
-from sqlalchemy import delete, event as sa_event, insert, select
+from sqlalchemy import bindparam, delete, event as sa_event, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.stays import StayBook, is_move
@@ -30,42 +32,131 @@ def _order_scope() -> set[str]:
     return {s.key for s in current_settings().lifecycle.stages if s.scope == "order"}
 
 
-def _make_orm(order_id: int):
-    def make(job_id, stage, at, scan_id, method):
-        stay = StageStay(order_id=order_id, job_id=job_id, stage=stage, entered_at=at, scan_id=scan_id, method=method)
-        db.session.add(stay)
-        return stay
-    return make
+class _Stay:
+    """A stay as a transaction's book keeps it: read from the table (with its id), or begun here and
+    written by the next write() (then without an id: it is found again by its subject, whose one open
+    stay it is)."""
+
+    __slots__ = ("id", "order_id", "job_id", "stage", "entered_at", "left_at", "ended_by", "scan_id", "method",
+                 "stored")
+
+    def __init__(self, order_id, job_id, stage, entered_at, scan_id, method, *, id=None, left_at=None,
+                 ended_by=None, stored=False):
+        self.id, self.order_id, self.job_id, self.stage, self.entered_at = id, order_id, job_id, stage, entered_at
+        self.scan_id, self.method, self.left_at, self.ended_by, self.stored = scan_id, method, left_at, ended_by, stored
+
+    def row(self) -> dict:
+        return {k: getattr(self, k) for k in ("order_id", "job_id", "stage", "entered_at", "left_at", "ended_by",
+                                              "scan_id", "method")}
 
 
-def record(order: Order, job: Job | None, ev: Event) -> None:
-    """Applies one new event of `order` to its stays (same transaction, nothing committed here)."""
-    if not is_move(ev):
-        return
-    session = db.session()
+class _Pending:
+    """What a transaction's moves changed in one order's stays and has not written yet."""
+
+    def __init__(self):
+        self.begun: list[_Stay] = []
+        self.ended: list[_Stay] = []
+
+
+def _book(session, order: Order, job: Job | None) -> StayBook:
     books = session.info.setdefault(BOOKS, {})
+    jobs = {j.id: (j.created_at, j.method) for j in order.jobs if j.id is not None}
+    if job is not None and job.id is not None:
+        jobs[job.id] = (job.created_at, job.method)
+    book = books.get(order.id)
+    if book is not None:
+        book.jobs.update(jobs)
+        return book
+    t = StageStay.__table__
+    open_stays = [_Stay(r.order_id, r.job_id, r.stage, r.entered_at, r.scan_id, r.method, id=r.id, stored=True)
+                  for r in session.execute(select(t.c.id, t.c.order_id, t.c.job_id, t.c.stage, t.c.entered_at,
+                                                  t.c.scan_id, t.c.method)
+                                           .where(t.c.order_id == order.id, t.c.left_at.is_(None)))]
+    pending = _Pending()
+
+    def make(job_id, stage, at, scan_id, method):
+        stay = _Stay(order.id, job_id, stage, at, scan_id, method)
+        pending.begun.append(stay)
+        return stay
+
+    book = books[order.id] = StayBook(_order_scope(), jobs, make, open_stays)
+    book.pending = pending
+    return book
+
+
+def record(order: Order, job: Job | None, ev) -> bool:
+    """Applies one new event of `order` (an Event, or anything with its fields) to the order's stays in this
+    transaction's book; write() stores the changes. Returns False when the event is dated before the
+    order's latest stay began (a late carrier event, a back-dated correction): then the event must be
+    stored and the order's stays rebuilt (rebuild()), which the audit trail does."""
+    if not is_move(ev):
+        return True
+    session = db.session()
     with session.no_autoflush:
-        jobs = {j.id: (j.created_at, j.method) for j in order.jobs if j.id is not None}
-        if job is not None and job.id is not None:
-            jobs[job.id] = (job.created_at, job.method)
-        book = books.get(order.id)
-        if book is None:
-            open_stays = session.scalars(select(StageStay).where(StageStay.order_id == order.id,
-                                                                 StageStay.left_at.is_(None))).all()
-            book = books[order.id] = StayBook(_order_scope(), jobs, _make_orm(order.id), open_stays)
-        else:
-            book.jobs.update(jobs)
+        book = _book(session, order, job)
         latest = book.latest_entry()
-        if latest is None or ev.at >= latest:
-            book.apply(ev)
-            return
-    # Out of time order: rebuild this order's stays from its events (the new one included).
+        if latest is not None and ev.at < latest:
+            return False
+        before = dict(book.open)
+        book.apply(ev)
+        for key, stay in before.items():
+            if book.open.get(key) is not stay and stay.stored:
+                book.pending.ended.append(stay)
+    return True
+
+
+def pending(session) -> bool:
+    """Whether record() changed stays in this session that write() has not stored yet."""
+    return any(getattr(b, "pending", None) is not None and (b.pending.begun or b.pending.ended)
+               for b in (session.info.get(BOOKS) or {}).values())
+
+
+def write(session=None) -> None:
+    """Stores what record() changed in this transaction's books: the ended stays (one UPDATE, run for each)
+    and the new ones (one INSERT)."""
+    session = session or db.session()
+    books = session.info.get(BOOKS)
+    if not books:
+        return
+    t = StageStay.__table__
+    by_id, by_subject, begun = [], [], []
+    for book in books.values():
+        pending = getattr(book, "pending", None)
+        if pending is None:
+            continue
+        for stay in pending.ended:
+            ended = {"_left_at": stay.left_at, "_ended_by": stay.ended_by}
+            if stay.id is not None:
+                by_id.append({"_id": stay.id, **ended})
+            else:
+                by_subject.append({"_order_id": stay.order_id, "_job_id": stay.job_id, **ended})
+        begun.extend(pending.begun)
+        pending.begun, pending.ended = [], []
+    values = {"left_at": bindparam("_left_at"), "ended_by": bindparam("_ended_by")}
+    if by_id:
+        session.execute(update(t).where(t.c.id == bindparam("_id")).values(**values), by_id)
+    if by_subject:
+        session.execute(update(t).where(t.c.order_id == bindparam("_order_id"),
+                                        t.c.job_id.is_not_distinct_from(bindparam("_job_id")),
+                                        t.c.left_at.is_(None)).values(**values), by_subject)
+    if begun:
+        session.execute(insert(t).values([s.row() for s in begun]))
+        for stay in begun:
+            stay.stored = True
+
+
+def rebuild(order_id: int) -> None:
+    """Rebuilds one order's stays from its stored events (after an event out of time order)."""
+    session = db.session()
+    write()
     session.flush()
-    books[order.id] = rebuild_order(order.id)
+    books = session.info.setdefault(BOOKS, {})
+    books.pop(order_id, None)
+    rebuild_order(order_id)
 
 
-def rebuild_order(order_id: int) -> StayBook:
-    """Replaces the order's stays with those its events give; returns the book of its open stays."""
+def rebuild_order(order_id: int) -> None:
+    """Replaces the order's stays with those its stored events give."""
     session = db.session()
     session.execute(delete(StageStay).where(StageStay.order_id == order_id).execution_options(synchronize_session=False))
     for stay in list(session.identity_map.values()):
@@ -73,13 +164,20 @@ def rebuild_order(order_id: int) -> StayBook:
             session.expunge(stay)
     jobs = {job_id: (created, method) for job_id, created, method in
             session.execute(select(Job.id, Job.created_at, Job.method).where(Job.order_id == order_id))}
-    book = StayBook(_order_scope(), jobs, _make_orm(order_id))
+    rows: list[_Stay] = []
+
+    def make(job_id, stage, at, scan_id, method):
+        rows.append(_Stay(order_id, job_id, stage, at, scan_id, method))
+        return rows[-1]
+
+    book = StayBook(_order_scope(), jobs, make)
     for ev in session.execute(select(Event.job_id, Event.at, Event.kind, Event.from_stage, Event.to_stage,
                                      Event.scan_id)
                               .where(Event.order_id == order_id, Event.to_stage.is_not(None))
                               .order_by(Event.at, Event.id)):
         book.apply(ev)
-    return book
+    if rows:
+        session.execute(insert(StageStay.__table__).values([r.row() for r in rows]))
 
 
 class _Row:

@@ -1,10 +1,13 @@
 """Who is asking: staff sessions (Flask-Login) for pages, bearer tokens for the JSON API, and roles."""
 from __future__ import annotations
 
+import time
 from functools import wraps
 
-from flask import abort, g, jsonify, redirect, request, url_for
-from flask_login import current_user
+from flask import abort, current_app, g, has_app_context, jsonify, redirect, request, url_for
+from flask_login import UserMixin, current_user
+from sqlalchemy import event as sa_event, select
+from sqlalchemy.orm import Session
 
 from .domain.lifecycle import role_at_least
 from .extensions import db, login_manager
@@ -19,12 +22,69 @@ def init_app(app):
     login_manager.session_protection = "basic"
 
 
+# The login check of every staff request (Flask-Login's user loader) reads the person's row at most once
+# per SIGNED_IN_SECONDS per process: a scan station posts several times a second, and the row it read was
+# the first statement of every scan's transaction. A change to a user made in this process (deactivated,
+# role changed, deleted) is seen at once, whichever way it was made through the ORM; one made by another
+# process (a second server on PostgreSQL, a command) within SIGNED_IN_SECONDS.
+SIGNED_IN_SECONDS = 5.0
+
+
+class SignedIn(UserMixin):
+    """The logged-in person as a page sees them (current_user): a plain copy of their row, never an ORM
+    object, so nothing reloads it after a commit. Code that changes a user loads the row itself."""
+
+    __slots__ = ("id", "username", "role", "active")
+
+    def __init__(self, id: int, username: str, role: str, active: bool):
+        self.id, self.username, self.role, self.active = id, username, role, active
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+
+def _signed_in_cache() -> dict:
+    return current_app.extensions.setdefault("tracker_signed_in", {})
+
+
 @login_manager.user_loader
 def _load_user(user_id: str):
     try:
-        return db.session.get(User, int(user_id))
+        key = int(user_id)
     except (TypeError, ValueError):
         return None
+    cache = _signed_in_cache()
+    now = time.time()
+    hit = cache.get(key)
+    if hit is not None and 0 <= now - hit[0] < SIGNED_IN_SECONDS:
+        return hit[1]
+    row = db.session.execute(select(User.id, User.username, User.role, User.active).where(User.id == key)).first()
+    if row is None:
+        cache.pop(key, None)
+        return None
+    person = SignedIn(row.id, row.username, row.role, bool(row.active))
+    cache[key] = (now, person)
+    return person
+
+
+def _users_changed(session, _flush_context) -> None:
+    if not has_app_context():
+        return
+    if any(isinstance(o, User) for o in (*session.new, *session.dirty, *session.deleted)):
+        _signed_in_cache().clear()
+
+
+def _users_changed_in_bulk(execute_state) -> None:
+    # An UPDATE or DELETE of users written as a statement (not through objects) clears the cache too.
+    if (execute_state.is_update or execute_state.is_delete) and has_app_context():
+        mapper = execute_state.bind_mapper
+        if mapper is not None and mapper.class_ is User:
+            _signed_in_cache().clear()
+
+
+sa_event.listen(Session, "after_flush", _users_changed)
+sa_event.listen(Session, "do_orm_execute", _users_changed_in_bulk)
 
 
 @login_manager.unauthorized_handler

@@ -131,12 +131,15 @@ def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None,
     return row
 
 
+_INSERT_EVENT = insert(Event.__table__)
+
+
 def write_trail(session=None) -> None:
     """Writes the audit events and stage stays recorded in this transaction and not written yet."""
     session = session or db.session()
     rows = session.info.pop(PENDING_EVENTS, None)
     if rows:
-        session.execute(insert(Event.__table__).values([dict(r) for r in rows]))
+        session.execute(_INSERT_EVENT, [dict(r) for r in rows])  # (executemany: a list in .values() is compiled anew each time)
     stays.write(session)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -153,9 +153,15 @@ def _may_refuse_after_writing(station: Station, read, action: str) -> bool:
     return scan, False
 
 
+# The station's scan before this one: the columns the double-scan check reads, not an ORM object.
+_PREVIOUS_SCAN = (select(Scan.kind, Scan.action, Scan.undone_at, Scan.outcome, Scan.code, Scan.received_at,
+                         Scan.order_id, Scan.job_id, Scan.from_stage, Scan.to_stage)
+                  .where(Scan.station == bindparam("station"), Scan.id < bindparam("id"))
+                  .order_by(Scan.id.desc()).limit(1))
+
+
 def _is_double_scan(scan: Scan, read, now: dt.datetime, cfg: dict) -> bool:
-    previous = db.session.scalar(
-        select(Scan).where(Scan.station == scan.station, Scan.id < scan.id).order_by(Scan.id.desc()).limit(1))
+    previous = db.session.execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
     # The same action (a QC fail right after a pass is a second decision, not a double trigger), on a

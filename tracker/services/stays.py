@@ -140,7 +140,7 @@ def write(session=None) -> None:
                                         t.c.job_id.is_not_distinct_from(bindparam("_job_id")),
                                         t.c.left_at.is_(None)).values(**values), by_subject)
     if begun:
-        session.execute(insert(t).values([s.row() for s in begun]))
+        session.execute(insert(t), [s.row() for s in begun])  # executemany: one statement, compiled once
         for stay in begun:
             stay.stored = True
 
@@ -177,7 +177,7 @@ def rebuild_order(order_id: int) -> None:
                               .order_by(Event.at, Event.id)):
         book.apply(ev)
     if rows:
-        session.execute(insert(StageStay.__table__).values([r.row() for r in rows]))
+        session.execute(insert(StageStay.__table__), [r.row() for r in rows])
 
 
 class _Row:

@@ -94,6 +94,17 @@ def csp_nonce() -> str:
 def content_security_policy(*, nonce: str | None = None, image_origins: tuple[str, ...] = (),
                             wasm: bool = False) -> str:
     """`wasm`: the page may compile WebAssembly (the scan page's barcode decoder); still no eval."""
+    if nonce is None:  # every JSON answer (a scan, a webhook): built once
+        return _policy_without_nonce(image_origins, wasm)
+    return _policy(nonce, image_origins, wasm)
+
+
+@lru_cache(maxsize=16)
+def _policy_without_nonce(image_origins: tuple[str, ...], wasm: bool) -> str:
+    return _policy(None, image_origins, wasm)
+
+
+def _policy(nonce: str | None, image_origins: tuple[str, ...], wasm: bool) -> str:
     style = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
     img = " ".join(("'self'", "data:", *image_origins))
     script = "'self' 'wasm-unsafe-eval'" if wasm else "'self'"

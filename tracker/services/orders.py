@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import event as sa_event, insert, select, update
+from sqlalchemy import bindparam, event as sa_event, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..domain import lifecycle as rules
 from ..domain.codes import job_code, new_public_token, order_code
@@ -134,9 +136,42 @@ def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None,
 _INSERT_EVENT = insert(Event.__table__)
 
 
+PENDING_SETS = "inktrail_pending_sets"  # session.info key: (table, columns) -> rows of a stage move's UPDATEs
+
+
+def _set(obj: Order | Job, **values) -> None:
+    """Sets an order's or a job's columns for a move: on the object at once (as committed: the session's
+    unit of work has nothing to flush for it) and in the table by write_trail(), with the other rows of
+    the same shape in one UPDATE. An object not in the table yet is set the ordinary way."""
+    state = inspect(obj)
+    if not state.persistent:
+        for name, value in values.items():
+            setattr(obj, name, value)
+        return
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+    table = type(obj).__table__
+    updates = db.session().info.setdefault(PENDING_SETS, {})
+    rows = updates.setdefault((table.name, tuple(values)), {})
+    rows[obj.id] = {"_id": obj.id, **values}  # a later move of the same row in this transaction wins
+
+
+@lru_cache(maxsize=32)
+def _set_statement(table_name: str, columns: tuple[str, ...]):
+    table = db.metadata.tables[table_name]
+    return update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(c) for c in columns})
+
+
+def _write_sets(session) -> None:
+    updates = session.info.pop(PENDING_SETS, None)
+    for (table_name, columns), rows in (updates or {}).items():
+        session.execute(_set_statement(table_name, columns), list(rows.values()))
+
+
 def write_trail(session=None) -> None:
-    """Writes the audit events and stage stays recorded in this transaction and not written yet."""
+    """Writes the audit events, stage stays and stage moves recorded in this transaction and not written yet."""
     session = session or db.session()
+    _write_sets(session)
     rows = session.info.pop(PENDING_EVENTS, None)
     if rows:
         session.execute(_INSERT_EVENT, [dict(r) for r in rows])  # (executemany: a list in .values() is compiled anew each time)
@@ -146,12 +181,13 @@ def write_trail(session=None) -> None:
 def _written_before_commit(session) -> None:
     # Every function here writes its trail before it returns; this only makes sure a caller that recorded
     # through _record() directly still commits what it recorded.
-    if session.info.get(PENDING_EVENTS) or stays.pending(session):
+    if session.info.get(PENDING_EVENTS) or session.info.get(PENDING_SETS) or stays.pending(session):
         write_trail(session)
 
 
 def _forget_pending(session, *args) -> None:
     session.info.pop(PENDING_EVENTS, None)
+    session.info.pop(PENDING_SETS, None)
 
 
 sa_event.listen(Session, "before_commit", _written_before_commit)
@@ -181,8 +217,9 @@ def _follow_jobs(order: Order, *, kind: str, actor: Actor, source: str, at: dt.d
     if new != order.stage:
         _record(order, None, kind=kind, from_stage=order.stage, to_stage=new, actor=actor, source=source,
                 at=at, station=station, note=note, scan_id=scan_id)
-        order.stage, order.stage_entered_at = new, at
-    order.updated_at = at
+        _set(order, stage=new, stage_entered_at=at, updated_at=at)
+    else:
+        _set(order, updated_at=at)
 
 
 def move_job(job: Job, to: str, *, actor: Actor, source: str, station: str | None = None,
@@ -199,7 +236,7 @@ def move_job(job: Job, to: str, *, actor: Actor, source: str, station: str | Non
     kind = kind or plan.kind
     _record(order, job, kind=kind, from_stage=job.stage, to_stage=to, actor=actor, source=source,
             at=now, station=station, note=note, scan_id=scan_id)
-    job.stage, job.stage_entered_at = to, now
+    _set(job, stage=to, stage_entered_at=now)
     _follow_jobs(order, kind=kind, actor=actor, source=source, at=now, station=station, note=note, scan_id=scan_id)
     _flush()
     return plan
@@ -223,7 +260,7 @@ def move_order(order: Order, to: str | None, *, actor: Actor, source: str, stati
             job = jobs[code]
             _record(order, job, kind=kind or job_plan.kind, from_stage=job.stage, to_stage=plan.to_stage,
                     actor=actor, source=source, at=now, station=station, note=note, scan_id=scan_id)
-            job.stage, job.stage_entered_at = plan.to_stage, now
+            _set(job, stage=plan.to_stage, stage_entered_at=now)
         _follow_jobs(order, kind=kind or plan.kind, actor=actor, source=source, at=now, station=station, note=note,
                      scan_id=scan_id)
     else:
@@ -232,8 +269,8 @@ def move_order(order: Order, to: str | None, *, actor: Actor, source: str, stati
                 source=source, at=now, station=station, note=note, scan_id=scan_id)
         for job in jobs.values():
             if job.stage != plan.to_stage:
-                job.stage, job.stage_entered_at = plan.to_stage, now
-        order.stage, order.stage_entered_at, order.updated_at = plan.to_stage, now, now
+                _set(job, stage=plan.to_stage, stage_entered_at=now)
+        _set(order, stage=plan.to_stage, stage_entered_at=now, updated_at=now)
     _flush()
     return plan
 
@@ -248,8 +285,8 @@ def cancel_order(order: Order, *, actor: Actor, source: str, reason: str | None,
     _record(order, None, kind="cancel", from_stage=order.stage, to_stage=rules.CANCELLED, actor=actor,
             source=source, at=now, note=reason)
     for job in order.jobs:
-        job.stage, job.stage_entered_at = rules.CANCELLED, now
-    order.stage, order.stage_entered_at, order.updated_at, order.cancelled_at = rules.CANCELLED, now, now, now
+        _set(job, stage=rules.CANCELLED, stage_entered_at=now)
+    _set(order, stage=rules.CANCELLED, stage_entered_at=now, updated_at=now, cancelled_at=now)
     _flush()
 
 

@@ -18,13 +18,13 @@ from sqlalchemy import Column, Table, bindparam, select, text
 from ..extensions import db
 
 
-def insert_new(table: Table, key: str, rows, returning: str | None = None):
+def insert_new(table: Table, key: str, rows, returning: str | None = None, *, conn=None):
     """Inserts `rows` (a dict, or a list of dicts with the same keys: every column to set, defaults are not
     applied) unless a row with the same unique `key` is stored. Returns the Result: with `returning`, that
-    column of the rows actually inserted."""
+    column of the rows actually inserted. `conn`: a Connection to run on instead of the session's."""
     first = rows if isinstance(rows, dict) else rows[0]
     stmt = _statement(table, key, tuple(first), returning, db.engine.dialect.name)
-    return db.session.connection().execute(stmt, rows)
+    return (conn or db.session.connection()).execute(stmt, rows)
 
 
 @lru_cache(maxsize=64)

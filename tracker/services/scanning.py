@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -32,7 +32,7 @@ class _Refused(Exception):
     pass
 
 
-def scan_json(scan: Scan, *, replayed: bool = False) -> dict:
+def scan_json(scan: _Outcome, *, replayed: bool = False) -> dict:
     """The answer to a scan, the same on the first try and on a replay."""
     lc = current_settings().lifecycle
     return {
@@ -117,29 +117,56 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
     scan_id = insert_new(Scan.__table__, "uid", values, returning="id").scalar()
     if scan_id is None:
         return db.session.scalar(select(Scan).where(Scan.uid == values["uid"])), True
-    # The row as the session's own (persistent, nothing to load): what the scan comes to is one UPDATE.
-    scan = Scan(id=scan_id, **values)
+    result = _Outcome(scan_id, values)
+    if not _is_double_scan(result, read, now, cfg):
+        try:
+            if _may_refuse_after_writing(station, read, action):
+                # A batch (all or none), a ship-out label, a QC fail, a packing slip: a refusal can come
+                # after something was written, and the savepoint takes it all back.
+                with db.session.begin_nested():
+                    _apply(result, station, read, actor=Actor(result.operator, actor.role), action=action,
+                           reason=reason)
+            else:
+                # A plain move: every refusal comes before anything is written (the rules are asked first).
+                _apply(result, station, read, actor=Actor(result.operator, actor.role), action=action,
+                       reason=reason)
+        except (MoveRefused, _Refused) as exc:
+            # The refusal still names the order and job it was about, so the operator sees which one it was.
+            result.refused(sentence(str(exc)), read.kind)
+    return _store_outcome(result, values), False
+
+
+_OUTCOME = ("kind", "operator", "ok", "outcome", "message", "order_id", "job_id", "from_stage", "to_stage")
+_UPDATE_OUTCOME = (update(Scan.__table__).where(Scan.__table__.c.id == bindparam("_id"))
+                   .values({c: bindparam(c) for c in _OUTCOME}))
+
+
+class _Outcome:
+    """What a scan comes to while it is applied, as plain attributes (named as the Scan row's): written to
+    the row once, by _store_outcome(), so no ORM object of the scan is tracked on the way."""
+
+    def __init__(self, scan_id: int, values: dict):
+        self.id, self.station, self.action = scan_id, values["station"], values["action"]
+        self.kind, self.operator = values["kind"], values["operator"]
+        self.ok, self.outcome, self.message = False, "refused", ""
+        self.order_id = self.job_id = self.from_stage = self.to_stage = None
+        self._aimed = (None, None)
+
+    def refused(self, message: str, kind: str) -> None:
+        self.ok, self.outcome, self.message, self.kind = False, "refused", message, kind
+        self.from_stage = self.to_stage = None
+        self.order_id, self.job_id = self._aimed
+
+
+def _store_outcome(result: _Outcome, values: dict) -> Scan:
+    """Writes what the scan came to (one UPDATE of its row) and returns the row as the session's own
+    (persistent, loaded: nothing to read back, nothing to flush)."""
+    outcome = {c: getattr(result, c) for c in _OUTCOME}
+    db.session.execute(_UPDATE_OUTCOME, {"_id": result.id, **outcome})
+    scan = Scan(id=result.id, **{**values, **outcome})
     make_transient_to_detached(scan)
     db.session.add(scan)
-    if _is_double_scan(scan, read, now, cfg):
-        return scan, False
-    try:
-        if _may_refuse_after_writing(station, read, action):
-            # A batch (all or none), a ship-out label, a QC fail, a packing slip: a refusal can come after
-            # something was written, and the savepoint takes it all back.
-            with db.session.begin_nested():
-                _apply(scan, station, read, actor=Actor(scan.operator, actor.role), action=action, reason=reason)
-        else:
-            # A plain move: every refusal comes before anything is written (the rules are asked first).
-            _apply(scan, station, read, actor=Actor(scan.operator, actor.role), action=action, reason=reason)
-    except (MoveRefused, _Refused) as exc:
-        # The refusal still names the order and job it was about, so the operator sees which one was refused.
-        aimed = getattr(scan, "_aimed", (None, None))
-        scan.ok, scan.outcome, scan.message = False, "refused", sentence(str(exc))
-        scan.from_stage = scan.to_stage = None
-        scan.order_id, scan.job_id = aimed
-    db.session.flush()
-    return scan, False
+    return scan
 
 
 def _may_refuse_after_writing(station: Station, read, action: str) -> bool:
@@ -149,8 +176,6 @@ def _may_refuse_after_writing(station: Station, read, action: str) -> bool:
     if read.kind in ("job", "order") and looks_like_tracking(read.value):
         return True  # it may turn out to be an international carrier label
     return station.moves_to == PACK_STAGE and bool(station.printer)
-    db.session.flush()
-    return scan, False
 
 
 # The station's scan before this one: the columns the double-scan check reads, not an ORM object.
@@ -160,7 +185,7 @@ _PREVIOUS_SCAN = (select(Scan.kind, Scan.action, Scan.undone_at, Scan.outcome, S
                   .order_by(Scan.id.desc()).limit(1))
 
 
-def _is_double_scan(scan: Scan, read, now: dt.datetime, cfg: dict) -> bool:
+def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: dict) -> bool:
     previous = db.session.execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
@@ -178,13 +203,12 @@ def _is_double_scan(scan: Scan, read, now: dt.datetime, cfg: dict) -> bool:
     scan.order_id, scan.job_id = previous.order_id, previous.job_id
     scan.from_stage, scan.to_stage = previous.from_stage, previous.to_stage
     scan.message = "Already recorded (the same code twice in a row)"
-    db.session.flush()
     return True
 
 
 # -- applying one scan ------------------------------------------------------------------------------
 
-def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, reason: str | None) -> None:
+def _apply(scan: _Outcome, station: Station, read, *, actor: Actor, action: str, reason: str | None) -> None:
     lc = current_settings().lifecycle
     if read.kind == "unknown":
         raise _Refused(f"unknown code {read.value!r}" if read.value else "unknown code")
@@ -252,7 +276,7 @@ def _apply(scan: Scan, station: Station, read, *, actor: Actor, action: str, rea
            from_stage)
 
 
-def _aim(scan: Scan, order: Order, job: Job | None = None) -> None:
+def _aim(scan: _Outcome, order: Order, job: Job | None = None) -> None:
     """What the scan is about, kept beside the row (set on it with the outcome, in the one UPDATE the scan
     takes), so a refusal can still say it."""
     scan._aimed = (order.id, job.id if job else None)
@@ -274,7 +298,7 @@ def _refuse_backwards(lc, code: str, current: str, target: str) -> None:
         raise _Refused(f"{code} is in {lc.label(current)}; {lc.label(nxt)} comes next")
 
 
-def _moved(scan: Scan, order: Order, job: Job | None, target: str, message: str, from_stage: str) -> None:
+def _moved(scan: _Outcome, order: Order, job: Job | None, target: str, message: str, from_stage: str) -> None:
     scan.ok, scan.outcome, scan.to_stage, scan.message = True, "moved", target, message
     scan.from_stage = from_stage
     scan.order_id, scan.job_id = order.id, job.id if job else None
@@ -338,7 +362,7 @@ def _lookup(read) -> tuple[Order, Job | None]:
     return next(iter(locked.values())), None
 
 
-def _move_batch(scan: Scan, station: Station, code: str, actor: Actor) -> None:
+def _move_batch(scan: _Outcome, station: Station, code: str, actor: Actor) -> None:
     lc = current_settings().lifecycle
     batch = db.session.scalar(select(Batch).where(Batch.code == code))
     if batch is None:
@@ -358,7 +382,7 @@ def _move_batch(scan: Scan, station: Station, code: str, actor: Actor) -> None:
     scan.message = f"{code}: {len(to_move)} job{'s' if len(to_move) != 1 else ''} → {lc.label(target)}"
 
 
-def _qc_fail(scan: Scan, station: Station, read, actor: Actor, reason: str | None) -> None:
+def _qc_fail(scan: _Outcome, station: Station, read, actor: Actor, reason: str | None) -> None:
     reasons = _scanning_settings()["qc_fail_reasons"]
     reason = (reason or "").strip()
     if not reason:
@@ -389,7 +413,7 @@ def _qc_fail(scan: Scan, station: Station, read, actor: Actor, reason: str | Non
 
 # -- the ship-out check -----------------------------------------------------------------------------
 
-def _ship_out_order(scan: Scan, station: Station, order: Order) -> None:
+def _ship_out_order(scan: _Outcome, station: Station, order: Order) -> None:
     lc = current_settings().lifecycle
     if order.stage == LAST_PEOPLE_STAGE or (order.stage in lc and lc.index(order.stage) > lc.index(LAST_PEOPLE_STAGE)):
         raise _Refused(f"{order.code} has already passed the ship-out check ({lc.label(order.stage)})")
@@ -409,7 +433,7 @@ def _ship_out_order(scan: Scan, station: Station, order: Order) -> None:
     scan.message = f"{order.code}: now scan its carrier label"
 
 
-def _ship_out_label(scan: Scan, station: Station, number: str, actor: Actor) -> None:
+def _ship_out_label(scan: _Outcome, station: Station, number: str, actor: Actor) -> None:
     lc = current_settings().lifecycle
     if station.moves_to != LAST_PEOPLE_STAGE:
         raise _Refused("a carrier label is scanned at the ship-out station")

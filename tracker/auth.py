@@ -34,8 +34,6 @@ class SignedIn(UserMixin):
     """The logged-in person as a page sees them (current_user): a plain copy of their row, never an ORM
     object, so nothing reloads it after a commit. Code that changes a user loads the row itself."""
 
-    __slots__ = ("id", "username", "role", "active")
-
     def __init__(self, id: int, username: str, role: str, active: bool):
         self.id, self.username, self.role, self.active = id, username, role, active
 
@@ -68,10 +66,8 @@ def _load_user(user_id: str):
     return person
 
 
-def _users_changed(session, _flush_context) -> None:
-    if not has_app_context():
-        return
-    if any(isinstance(o, User) for o in (*session.new, *session.dirty, *session.deleted)):
+def _user_row_changed(_mapper, _connection, _target) -> None:
+    if has_app_context():
         _signed_in_cache().clear()
 
 
@@ -83,7 +79,8 @@ def _users_changed_in_bulk(execute_state) -> None:
             _signed_in_cache().clear()
 
 
-sa_event.listen(Session, "after_flush", _users_changed)
+for _name in ("after_insert", "after_update", "after_delete"):  # fired for users' rows only
+    sa_event.listen(User, _name, _user_row_changed)
 sa_event.listen(Session, "do_orm_execute", _users_changed_in_bulk)
 
 

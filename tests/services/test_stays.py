@@ -103,6 +103,34 @@ def test_a_rolled_back_move_leaves_no_stay(frozen):
                                                                      ("preproduction", L(5, 10))]
 
 
+def test_a_move_rolled_back_to_a_savepoint_is_undone_on_the_objects_too(frozen):
+    # A move writes the job's and order's stage with statements, not through the unit of work; a savepoint's
+    # rollback (a refused batch scan) must still leave the objects showing what the database holds.
+    order = make_order([("Tee", "dtg", 1), ("Cap", "embroidery", 1)], at=L(5, 8))
+    job = order.jobs[0]
+    savepoint = db.session.begin_nested()
+    move_job(job, "preproduction", actor=MANAGER, source="web", at=L(5, 9))
+    assert job.stage == "preproduction"
+    savepoint.rollback()
+    assert job.stage == "received" and order.stage == "received"
+    move_job(order.jobs[1], "preproduction", actor=MANAGER, source="web", at=L(5, 10))
+    db.session.commit()
+    assert [j.stage for j in order.jobs] == ["received", "preproduction"]
+    written = assert_same_as_replay()
+    assert [(w[1] == job.id, w[2]) for w in written if w[1] is not None and w[4] is None] == [
+        (True, "received"), (False, "preproduction")]
+
+
+def test_two_moves_of_one_job_in_one_transaction_end_the_stay_the_first_began(frozen):
+    order = make_order([("Tee", "dtg", 1)], at=L(5, 8))
+    move_job(order.jobs[0], "preproduction", actor=MANAGER, source="web", at=L(5, 9))
+    move_job(order.jobs[0], "production", actor=MANAGER, source="web", at=L(5, 10))
+    db.session.commit()
+    written = assert_same_as_replay()
+    assert [(w[2], w[4]) for w in written if w[1] is not None] == [
+        ("received", L(5, 9)), ("preproduction", L(5, 10)), ("production", None)]
+
+
 def test_a_job_added_later_and_a_cancellation(frozen):
     from tracker.domain.intake import ItemDraft
 

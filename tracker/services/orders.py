@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -111,15 +112,13 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
 PENDING_EVENTS = "inktrail_pending_events"  # session.info key: the audit events recorded, not yet written
 
 
-class _EventRow(dict):
-    """An audit event as a row to insert; its fields also read as attributes (the stays' rules read them)."""
-
-    __getattr__ = dict.__getitem__
+# An audit event as a row to insert (the stays' rules read its fields as attributes).
+_EventRow = namedtuple("_EventRow", "order_id job_id at kind from_stage to_stage source actor station note scan_id")
 
 
 def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None, to_stage: str | None,
             actor: Actor, source: str, at: dt.datetime, station: str | None = None, note: str | None = None,
-            scan_id: int | None = None) -> dict:
+            scan_id: int | None = None) -> None:
     """Records one audit event, and the stage stays it begins and ends; write_trail() stores them (each
     function here does before it returns), a move's events in one INSERT and its stays in one more."""
     if source not in rules.SOURCES:
@@ -130,13 +129,13 @@ def _record(order: Order, job: Job | None, *, kind: str, from_stage: str | None,
     if not stays.record(order, job, row):  # dated before the order's latest stay: rebuilt from the events
         write_trail()
         stays.rebuild(order.id)
-    return row
 
 
 _INSERT_EVENT = insert(Event.__table__)
 
 
 PENDING_SETS = "inktrail_pending_sets"  # session.info key: (table, columns) -> rows of a stage move's UPDATEs
+SET_OBJECTS = "inktrail_set_objects"  # session.info key: the objects _set() changed in this transaction
 
 
 def _set(obj: Order | Job, **values) -> None:
@@ -150,8 +149,10 @@ def _set(obj: Order | Job, **values) -> None:
         return
     for name, value in values.items():
         set_committed_value(obj, name, value)
+    info = db.session().info
+    info.setdefault(SET_OBJECTS, set()).add(obj)  # a rollback expires them: the unit of work does not know them
     table = type(obj).__table__
-    updates = db.session().info.setdefault(PENDING_SETS, {})
+    updates = info.setdefault(PENDING_SETS, {})
     rows = updates.setdefault((table.name, tuple(values)), {})
     rows[obj.id] = {"_id": obj.id, **values}  # a later move of the same row in this transaction wins
 
@@ -174,7 +175,8 @@ def write_trail(session=None) -> None:
     _write_sets(session)
     rows = session.info.pop(PENDING_EVENTS, None)
     if rows:
-        session.execute(_INSERT_EVENT, [dict(r) for r in rows])  # (executemany: a list in .values() is compiled anew each time)
+        # executemany: one statement, compiled once (a list in .values() is compiled anew each time)
+        session.execute(_INSERT_EVENT, [r._asdict() for r in rows])
     stays.write(session)
 
 
@@ -186,11 +188,21 @@ def _written_before_commit(session) -> None:
 
 
 def _forget_pending(session, *args) -> None:
+    """A rollback (a savepoint's too): nothing recorded is written, and what _set() put on objects as
+    committed is read again from the database (the unit of work would only expire what it tracked)."""
     session.info.pop(PENDING_EVENTS, None)
     session.info.pop(PENDING_SETS, None)
+    for obj in session.info.pop(SET_OBJECTS, ()):
+        if obj in session:
+            session.expire(obj)
+
+
+def _committed(session) -> None:
+    session.info.pop(SET_OBJECTS, None)
 
 
 sa_event.listen(Session, "before_commit", _written_before_commit)
+sa_event.listen(Session, "after_commit", _committed)
 for _name in ("after_rollback", "after_soft_rollback"):
     sa_event.listen(Session, _name, _forget_pending)
 

@@ -24,7 +24,7 @@ from ..extensions import db
 from ..models import Event, Job, Order, StageStay
 from ..settings import current_settings
 
-BOOKS = "inktrail_stay_books"  # session.info key: order id -> StayBook of this transaction
+BOOKS = "inktrail_stay_books"  # session.info key: order id -> _Ledger of this transaction
 CHUNK = 500  # orders per rebuild round
 
 
@@ -33,55 +33,62 @@ def _order_scope() -> set[str]:
 
 
 class _Stay:
-    """A stay as a transaction's book keeps it: read from the table (with its id), or begun here and
-    written by the next write() (then without an id: it is found again by its subject, whose one open
-    stay it is)."""
+    """One stay as a plain row: read from the table (with its id, `stored`), begun by a move in this
+    transaction and written by the next write() (then without an id: a later end in the same transaction
+    finds it by its subject, whose one open stay it is), or made by a rebuild."""
 
     __slots__ = ("id", "order_id", "job_id", "stage", "entered_at", "left_at", "ended_by", "scan_id", "method",
                  "stored")
+    COLUMNS = ("order_id", "job_id", "stage", "entered_at", "left_at", "ended_by", "scan_id", "method")
 
-    def __init__(self, order_id, job_id, stage, entered_at, scan_id, method, *, id=None, left_at=None,
-                 ended_by=None, stored=False):
+    def __init__(self, order_id, job_id, stage, entered_at, scan_id, method, *, id=None, stored=False):
         self.id, self.order_id, self.job_id, self.stage, self.entered_at = id, order_id, job_id, stage, entered_at
-        self.scan_id, self.method, self.left_at, self.ended_by, self.stored = scan_id, method, left_at, ended_by, stored
+        self.scan_id, self.method, self.left_at, self.ended_by, self.stored = scan_id, method, None, None, stored
 
     def row(self) -> dict:
-        return {k: getattr(self, k) for k in ("order_id", "job_id", "stage", "entered_at", "left_at", "ended_by",
-                                              "scan_id", "method")}
+        return {k: getattr(self, k) for k in self.COLUMNS}
 
 
-class _Pending:
-    """What a transaction's moves changed in one order's stays and has not written yet."""
+class _Ledger:
+    """One order's stays in this transaction: its StayBook (the open stays), and what the book's moves
+    began and ended that write() has not stored yet."""
 
-    def __init__(self):
+    def __init__(self, order_id: int, jobs: dict, open_stays: list[_Stay]):
         self.begun: list[_Stay] = []
         self.ended: list[_Stay] = []
 
+        def make(job_id, stage, at, scan_id, method):
+            stay = _Stay(order_id, job_id, stage, at, scan_id, method)
+            self.begun.append(stay)
+            return stay
 
-def _book(session, order: Order, job: Job | None) -> StayBook:
-    books = session.info.setdefault(BOOKS, {})
+        self.book = StayBook(_order_scope(), jobs, make, open_stays)
+
+
+_t = StageStay.__table__
+_OPEN_STAYS = select(_t.c.id, _t.c.order_id, _t.c.job_id, _t.c.stage, _t.c.entered_at, _t.c.scan_id,
+                     _t.c.method).where(_t.c.order_id == bindparam("order_id"), _t.c.left_at.is_(None))
+_ENDED = {"left_at": bindparam("_left_at"), "ended_by": bindparam("_ended_by")}
+_END_BY_ID = update(_t).where(_t.c.id == bindparam("_id")).values(**_ENDED)
+_END_BY_SUBJECT = update(_t).where(_t.c.order_id == bindparam("_order_id"),
+                                   _t.c.job_id.is_not_distinct_from(bindparam("_job_id")),
+                                   _t.c.left_at.is_(None)).values(**_ENDED)
+_INSERT = insert(_t)  # run with a list of rows: executemany, one statement compiled once
+
+
+def _ledger(session, order: Order, job: Job | None) -> _Ledger:
+    ledgers = session.info.setdefault(BOOKS, {})
     jobs = {j.id: (j.created_at, j.method) for j in order.jobs if j.id is not None}
     if job is not None and job.id is not None:
         jobs[job.id] = (job.created_at, job.method)
-    book = books.get(order.id)
-    if book is not None:
-        book.jobs.update(jobs)
-        return book
-    t = StageStay.__table__
+    ledger = ledgers.get(order.id)
+    if ledger is not None:
+        ledger.book.jobs.update(jobs)
+        return ledger
     open_stays = [_Stay(r.order_id, r.job_id, r.stage, r.entered_at, r.scan_id, r.method, id=r.id, stored=True)
-                  for r in session.execute(select(t.c.id, t.c.order_id, t.c.job_id, t.c.stage, t.c.entered_at,
-                                                  t.c.scan_id, t.c.method)
-                                           .where(t.c.order_id == order.id, t.c.left_at.is_(None)))]
-    pending = _Pending()
-
-    def make(job_id, stage, at, scan_id, method):
-        stay = _Stay(order.id, job_id, stage, at, scan_id, method)
-        pending.begun.append(stay)
-        return stay
-
-    book = books[order.id] = StayBook(_order_scope(), jobs, make, open_stays)
-    book.pending = pending
-    return book
+                  for r in session.execute(_OPEN_STAYS, {"order_id": order.id})]
+    ledger = ledgers[order.id] = _Ledger(order.id, jobs, open_stays)
+    return ledger
 
 
 def record(order: Order, job: Job | None, ev) -> bool:
@@ -93,65 +100,52 @@ def record(order: Order, job: Job | None, ev) -> bool:
         return True
     session = db.session()
     with session.no_autoflush:
-        book = _book(session, order, job)
+        ledger = _ledger(session, order, job)
+        book = ledger.book
         latest = book.latest_entry()
         if latest is not None and ev.at < latest:
             return False
         before = dict(book.open)
         book.apply(ev)
-        for key, stay in before.items():
-            if book.open.get(key) is not stay and stay.stored:
-                book.pending.ended.append(stay)
+        ledger.ended.extend(stay for key, stay in before.items() if book.open.get(key) is not stay and stay.stored)
     return True
 
 
 def pending(session) -> bool:
     """Whether record() changed stays in this session that write() has not stored yet."""
-    return any(getattr(b, "pending", None) is not None and (b.pending.begun or b.pending.ended)
-               for b in (session.info.get(BOOKS) or {}).values())
+    return any(ledger.begun or ledger.ended for ledger in (session.info.get(BOOKS) or {}).values())
 
 
 def write(session=None) -> None:
-    """Stores what record() changed in this transaction's books: the ended stays (one UPDATE, run for each)
-    and the new ones (one INSERT)."""
+    """Stores what record() changed in this transaction: the ended stays (one UPDATE, run for each) and the
+    new ones (one INSERT)."""
     session = session or db.session()
-    books = session.info.get(BOOKS)
-    if not books:
-        return
-    t = StageStay.__table__
     by_id, by_subject, begun = [], [], []
-    for book in books.values():
-        pending = getattr(book, "pending", None)
-        if pending is None:
-            continue
-        for stay in pending.ended:
+    for ledger in (session.info.get(BOOKS) or {}).values():
+        for stay in ledger.ended:
             ended = {"_left_at": stay.left_at, "_ended_by": stay.ended_by}
             if stay.id is not None:
                 by_id.append({"_id": stay.id, **ended})
             else:
                 by_subject.append({"_order_id": stay.order_id, "_job_id": stay.job_id, **ended})
-        begun.extend(pending.begun)
-        pending.begun, pending.ended = [], []
-    values = {"left_at": bindparam("_left_at"), "ended_by": bindparam("_ended_by")}
+        begun.extend(ledger.begun)
+        ledger.begun, ledger.ended = [], []
     if by_id:
-        session.execute(update(t).where(t.c.id == bindparam("_id")).values(**values), by_id)
+        session.execute(_END_BY_ID, by_id)
     if by_subject:
-        session.execute(update(t).where(t.c.order_id == bindparam("_order_id"),
-                                        t.c.job_id.is_not_distinct_from(bindparam("_job_id")),
-                                        t.c.left_at.is_(None)).values(**values), by_subject)
+        session.execute(_END_BY_SUBJECT, by_subject)
     if begun:
-        session.execute(insert(t), [s.row() for s in begun])  # executemany: one statement, compiled once
+        session.execute(_INSERT, [stay.row() for stay in begun])
         for stay in begun:
             stay.stored = True
 
 
 def rebuild(order_id: int) -> None:
-    """Rebuilds one order's stays from its stored events (after an event out of time order)."""
+    """Rebuilds one order's stays from its stored events (after an event out of time order; the caller
+    has written its trail, that event included)."""
     session = db.session()
-    write()
     session.flush()
-    books = session.info.setdefault(BOOKS, {})
-    books.pop(order_id, None)
+    session.info.setdefault(BOOKS, {}).pop(order_id, None)
     rebuild_order(order_id)
 
 
@@ -177,18 +171,7 @@ def rebuild_order(order_id: int) -> None:
                               .order_by(Event.at, Event.id)):
         book.apply(ev)
     if rows:
-        session.execute(insert(StageStay.__table__), [r.row() for r in rows])
-
-
-class _Row:
-    __slots__ = ("order_id", "job_id", "stage", "entered_at", "left_at", "ended_by", "scan_id", "method")
-
-    def __init__(self, order_id, job_id, stage, entered_at, scan_id, method):
-        self.order_id, self.job_id, self.stage, self.entered_at = order_id, job_id, stage, entered_at
-        self.scan_id, self.method, self.left_at, self.ended_by = scan_id, method, None, None
-
-    def row(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
+        session.execute(_INSERT, [r.row() for r in rows])
 
 
 def rebuild_all(conn) -> int:
@@ -210,14 +193,14 @@ def rebuild_all(conn) -> int:
                 select(jobs_table.c.id, jobs_table.c.order_id, jobs_table.c.created_at, jobs_table.c.method)
                 .where(jobs_table.c.order_id.in_(ids))):
             jobs[order_id][job_id] = (created, method)
-        rows: list[_Row] = []
+        rows: list[_Stay] = []
         evs = conn.execute(select(events.c.order_id, events.c.job_id, events.c.at, events.c.kind,
                                   events.c.from_stage, events.c.to_stage, events.c.scan_id)
                            .where(events.c.order_id.in_(ids), events.c.to_stage.is_not(None))
                            .order_by(events.c.order_id, events.c.at, events.c.id))
         for order_id, order_events in groupby(evs, key=lambda e: e.order_id):
             def make(job_id, stage, at, scan_id, method, _order_id=order_id):
-                row = _Row(_order_id, job_id, stage, at, scan_id, method)
+                row = _Stay(_order_id, job_id, stage, at, scan_id, method)
                 rows.append(row)
                 return row
             book = StayBook(scope, jobs[order_id], make)

@@ -122,20 +122,18 @@ def store_delivery(provider: str, key: str, headers, body: bytes, *, error: str 
               "received_at": utcnow(), "attempts": 0, "error": None, "processed_at": None}
     if error is not None:
         values.update(error=error[:2000], processed_at=utcnow())
+
+    def store(conn) -> tuple[int, bool]:
+        new_id = insert_new(WebhookDelivery.__table__, "dedupe_key", values, returning="id", conn=conn).scalar()
+        return (new_id, True) if new_id is not None else (conn.scalar(_DELIVERY_BY_KEY, {"key": key}), False)
+
     if db.session().get_transaction() is None:
-        # Nothing of this request is open in the session (the webhook's hot path): the delivery is stored
-        # and committed in a transaction of its own, straight on a connection (the session's machinery
-        # was a fifth of a delivery's answer), before anything is acknowledged.
+        # Nothing of this request is open in the session (the webhook's hot path): stored and committed in
+        # a transaction of its own, straight on a connection (the session's machinery was a tenth of a
+        # delivery's answer), before anything is acknowledged.
         with db.engine.begin() as conn:
-            new_id = insert_new(WebhookDelivery.__table__, "dedupe_key", values, returning="id", conn=conn).scalar()
-            if new_id is None:
-                new_id = conn.scalar(_DELIVERY_BY_KEY, {"key": key})
-                return new_id, False
-        return new_id, True
-    new_id = insert_new(WebhookDelivery.__table__, "dedupe_key", values, returning="id").scalar()
-    if new_id is not None:
-        return new_id, True
-    return db.session.scalar(_DELIVERY_BY_KEY, {"key": key}), False
+            return store(conn)
+    return store(db.session.connection())
 
 
 _DELIVERY_BY_KEY = select(WebhookDelivery.id).where(WebhookDelivery.dedupe_key == bindparam("key"))

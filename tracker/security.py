@@ -23,6 +23,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from limits import RateLimitItem, parse
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -194,6 +195,26 @@ class SecureCookiesOverTLS:
         return self.wsgi_app(environ, secure_start_response)
 
 
+_FIXED_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                  ("Referrer-Policy", "strict-origin-when-cross-origin"), ("Cross-Origin-Opener-Policy", "same-origin"))
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per set of keys: Flask builds it
+    anew on every request, cookie or not (a twentieth of a webhook's answer). A changed secret key (or
+    fallbacks) builds a new one."""
+
+    _cached: tuple = (None, None)
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached_keys, serializer = self._cached
+        if cached_keys != keys:
+            serializer = super().get_signing_serializer(app)
+            self._cached = (keys, serializer)
+        return serializer
+
+
 # -- wiring -------------------------------------------------------------------------------------------
 
 def init_app(app: Flask) -> None:
@@ -220,18 +241,20 @@ def init_app(app: Flask) -> None:
         if limit and (request.content_length or 0) > limit and request.endpoint not in OWN_BODY_LIMITS:
             abort(413)
 
+    app.session_interface = CookieSessions()
+
     @app.after_request
     def security_headers(resp):
+        # One pass over the answer's headers (a setdefault each walked them six times): only those the view
+        # did not set are added.
         h = resp.headers
-        h.setdefault("Content-Security-Policy",
-                     content_security_policy(nonce=g.get("csp_nonce"), image_origins=image_origins,
-                                             wasm=g.get("csp_wasm", False)))
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.is_secure:
-            h.setdefault("Strict-Transport-Security", HSTS)
+        present = {key.lower() for key in h.keys()}
+        if "content-security-policy" not in present:
+            h.add("Content-Security-Policy", content_security_policy(
+                nonce=g.get("csp_nonce"), image_origins=image_origins, wasm=g.get("csp_wasm", False)))
+        h.extend([(key, value) for key, value in _FIXED_HEADERS if key.lower() not in present])
+        if request.is_secure and "strict-transport-security" not in present:
+            h.add("Strict-Transport-Security", HSTS)
         return resp
 
     install_log_filter()

@@ -127,7 +127,7 @@ def store_delivery(provider: str, key: str, headers, body: bytes, *, error: str 
         new_id = insert_new(WebhookDelivery.__table__, "dedupe_key", values, returning="id", conn=conn).scalar()
         return (new_id, True) if new_id is not None else (conn.scalar(_DELIVERY_BY_KEY, {"key": key}), False)
 
-    if db.session().get_transaction() is None:
+    if not db.session.registry.has() or db.session().get_transaction() is None:
         # Nothing of this request is open in the session (the webhook's hot path): stored and committed in
         # a transaction of its own, straight on a connection (the session's machinery was a tenth of a
         # delivery's answer), before anything is acknowledged.

@@ -27,7 +27,8 @@ def receive(provider):
     except WebhookRefused as exc:
         db.session.rollback()
         return jsonify(error=exc.message), exc.status
-    db.session.commit()
+    if db.session.registry.has():  # a marketplace's receive (or a bad signature's count) wrote through the session
+        db.session.commit()
     if created:
         process_after_commit(current_app._get_current_object(), delivery_id)
     return jsonify(ok=True, duplicate=not created), 200 if not created else 202

@@ -32,10 +32,14 @@ from .common import (ROOT, WEBHOOK_SECRET, Baseline, Client, Conn, Server, app_e
 WARMUP = 20
 PARTS = ("scans", "board", "webhooks", "public", "reports")
 AIMS = {
-    "scan_ratio": 0.5,          # scan throughput at least half the bare insert's
+    "scan_ratio": 0.3,          # scan throughput at one station at least 0.3x the bare insert's (issue 20)
+    "scan_p99_ratio": 4,        # scan p99 at one station under 4x the bare insert's p99
+    "scan_p50_32_ms": 100,      # with 32 stations, scan p50 under 100 ms (SQLite)
     "board_ms": 150,            # board render p95 at 2,000 active jobs with 100,000 history
     "public_p95_ms": 20,        # public page p95
-    "webhooks_per_s": 1000,     # webhook deliveries a second
+    "webhooks_per_s": 1000,     # webhook deliveries a second (where the bare insert exceeds 1,250/s)
+    "webhooks_ratio": 0.8,      # and at least 0.8x the bare insert at 8 and 32 senders
+    "applied_per_s": 500,       # new events applied a second
 }
 
 
@@ -117,8 +121,14 @@ def scans_part(table: Table, tmp: Path, database_url: str | None, quick: bool) -
             ratio = ours["rate"] / bare["rate"]
             table.add("scans", f"{label}: scans a second", ours["rate"], "/s", bare["rate"],
                       f">= {AIMS['scan_ratio']}x bare", ratio >= AIMS["scan_ratio"])
-            table.add("scans", f"{label}: p50", ours["p50"], "ms", bare["p50"])
-            table.add("scans", f"{label}: p99", ours["p99"], "ms", bare["p99"])
+            p50_aim = concurrency == 32 and database_url is None  # the 100 ms aim is SQLite's
+            table.add("scans", f"{label}: p50", ours["p50"], "ms", bare["p50"],
+                      f"< {AIMS['scan_p50_32_ms']} ms" if p50_aim else None,
+                      ours["p50"] < AIMS["scan_p50_32_ms"] if p50_aim else None)
+            p99_aim = concurrency == 1
+            table.add("scans", f"{label}: p99", ours["p99"], "ms", bare["p99"],
+                      f"< {AIMS['scan_p99_ratio']}x bare" if p99_aim else None,
+                      ours["p99"] < AIMS["scan_p99_ratio"] * bare["p99"] if p99_aim else None)
             if ours["errors"]:
                 table.add("scans", f"{label}: errors (4xx/5xx)", ours["errors"], "", aim="0", met=False)
     finally:
@@ -226,11 +236,14 @@ def webhooks_part(table: Table, tmp: Path, database_url: str | None, quick: bool
             bare = summary(*hammer(lambda: Conn(base.base, {"Content-Type": "application/json"}),
                                    [lambda conn, b=b: conn.request("POST", "/insert", b)[0] for b in bodies], concurrency))
             table.add("webhooks", f"{concurrency} senders, 30% redeliveries: deliveries a second", ours["rate"], "/s",
-                      bare["rate"], f"> {AIMS['webhooks_per_s']}/s", ours["rate"] > AIMS["webhooks_per_s"])
+                      bare["rate"], f">= {AIMS['webhooks_ratio']}x bare, > {AIMS['webhooks_per_s']}/s",
+                      ours["rate"] >= AIMS["webhooks_ratio"] * bare["rate"]
+                      and (ours["rate"] > AIMS["webhooks_per_s"] or bare["rate"] <= 1250))
             table.add("webhooks", f"{concurrency} senders: p50", ours["p50"], "ms", bare["p50"])
             table.add("webhooks", f"{concurrency} senders: p99", ours["p99"], "ms", bare["p99"])
             table.add("webhooks", f"{concurrency} senders: all {len(set(bodies)):,} new events processed "
-                                  "(received to applied)", len(set(bodies)) / drained, "/s")
+                                  "(received to applied)", len(set(bodies)) / drained, "/s",
+                      aim=f"> {AIMS['applied_per_s']}/s", met=len(set(bodies)) / drained > AIMS["applied_per_s"])
             if ours["errors"]:
                 table.add("webhooks", f"{concurrency} senders: errors (4xx/5xx)", ours["errors"], "", aim="0", met=False)
     finally:

@@ -37,6 +37,9 @@ def assert_safe_headers(resp, where: str):
     assert resp.headers["X-Content-Type-Options"] == "nosniff", where
     assert resp.headers["X-Frame-Options"] == "DENY", where
     assert resp.headers["Referrer-Policy"] in ("strict-origin-when-cross-origin", "no-referrer"), where
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+                 "Cross-Origin-Opener-Policy"):  # a header the view set is not added a second time
+        assert len(resp.headers.getlist(name)) == 1, (where, name)
 
 
 PROOF_FILES = {"public.proof_file", "orders.proof_file"}
@@ -207,3 +210,15 @@ def test_bad_security_settings_stop_start_up_with_the_key(tmp_path, bad):
 
     with pytest.raises(ConfigError, match=r"config: security\.(" + "|".join(bad) + ")"):
         build_app(tmp_path, config={"security": bad})
+
+
+def test_a_new_secret_key_ends_sessions_and_a_fallback_keeps_them(sec_app):
+    """The session's signing serializer is built once per set of keys (security.CookieSessions): a changed key
+    (or fallbacks) is seen by the next request."""
+    client = login(sec_app.test_client(), "manager")
+    assert client.get("/").status_code == 200
+    old_key = sec_app.secret_key
+    sec_app.secret_key = "another-key-" + "x" * 40
+    assert client.get("/").status_code == 302  # signed with the old key: signed out
+    sec_app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert client.get("/").status_code == 200  # the old key accepted as a fallback

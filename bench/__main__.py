@@ -119,16 +119,16 @@ def scans_part(table: Table, tmp: Path, database_url: str | None, quick: bool) -
                                     for i in range(n)], concurrency))
             label = f"{concurrency} station{'s' if concurrency > 1 else ''}"
             ratio = ours["rate"] / bare["rate"]
+            one = concurrency == 1  # the ratio and p99 aims are a single station's
             table.add("scans", f"{label}: scans a second", ours["rate"], "/s", bare["rate"],
-                      f">= {AIMS['scan_ratio']}x bare", ratio >= AIMS["scan_ratio"])
+                      f">= {AIMS['scan_ratio']}x bare" if one else None, ratio >= AIMS["scan_ratio"] if one else None)
             p50_aim = concurrency == 32 and database_url is None  # the 100 ms aim is SQLite's
             table.add("scans", f"{label}: p50", ours["p50"], "ms", bare["p50"],
                       f"< {AIMS['scan_p50_32_ms']} ms" if p50_aim else None,
                       ours["p50"] < AIMS["scan_p50_32_ms"] if p50_aim else None)
-            p99_aim = concurrency == 1
             table.add("scans", f"{label}: p99", ours["p99"], "ms", bare["p99"],
-                      f"< {AIMS['scan_p99_ratio']}x bare" if p99_aim else None,
-                      ours["p99"] < AIMS["scan_p99_ratio"] * bare["p99"] if p99_aim else None)
+                      f"< {AIMS['scan_p99_ratio']}x bare" if one else None,
+                      ours["p99"] < AIMS["scan_p99_ratio"] * bare["p99"] if one else None)
             if ours["errors"]:
                 table.add("scans", f"{label}: errors (4xx/5xx)", ours["errors"], "", aim="0", met=False)
     finally:

@@ -201,7 +201,7 @@ _FIXED_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DE
 
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signing serializer built once per set of keys: Flask builds it
-    anew on every request, cookie or not (a twentieth of a webhook's answer). A changed secret key (or
+    anew on every request, cookie or not (about 3% of a webhook's answer). A changed secret key (or
     fallbacks) builds a new one."""
 
     _cached: tuple = (None, None)
@@ -245,8 +245,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def security_headers(resp):
-        # One pass over the answer's headers (a setdefault each walked them six times): only those the view
-        # did not set are added.
+        # One pass over the answer's headers (six setdefault calls walked them six times): only those the
+        # view did not set are added.
         h = resp.headers
         present = {key.lower() for key in h.keys()}
         if "content-security-policy" not in present:

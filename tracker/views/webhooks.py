@@ -27,7 +27,7 @@ def receive(provider):
     except WebhookRefused as exc:
         db.session.rollback()
         return jsonify(error=exc.message), exc.status
-    if db.session.registry.has():  # a marketplace's receive (or a bad signature's count) wrote through the session
+    if db.session.registry.has():  # a marketplace's receive wrote through the session (a carrier's did not open one)
         db.session.commit()
     if created:
         process_after_commit(current_app._get_current_object(), delivery_id)

@@ -340,9 +340,25 @@ def _lock_where(which) -> dict[int, Order]:
     return loaded
 
 
+def _lock_one(which) -> dict[int, Order]:
+    """_lock_where() for the one order `which` picks, in one statement where it has jobs: the order's row
+    joined to its jobs', all locked (PostgreSQL locks the order's row, then its jobs' in id order, as
+    _lock_where does). An order with no jobs, or no order, takes _lock_where's two statements."""
+    fresh = {"populate_existing": True}
+    rows = db.session.execute(select(Order, Job).join(Job, Job.order_id == Order.id).where(which)
+                              .order_by(Order.id, Job.id).with_for_update().execution_options(**fresh)).all()
+    if not rows:
+        return _lock_where(which)
+    order = rows[0][0]
+    if any(o is not order for o, _ in rows):  # `which` picked more than one order: not the hot path's case
+        return _lock_where(which)
+    set_committed_value(order, "jobs", sorted((job for _, job in rows), key=lambda j: (j.position, j.id)))
+    return {order.id: order}
+
+
 def _lookup(read) -> tuple[Order, Job | None]:
     """The scanned order (and job), locked and fresh, by its code: the order's row picked by the code (a
-    job's through a subquery), then its jobs, two statements."""
+    job's through a subquery) with its jobs, one statement (_lock_one)."""
     if read.kind == "token":
         order = db.session.scalar(select(Order).where(Order.public_token == read.value))
         if order is None:
@@ -350,13 +366,13 @@ def _lookup(read) -> tuple[Order, Job | None]:
         _lock(order)
         return order, None
     if read.kind == "job":
-        locked = _lock_where(Order.id == select(Job.order_id).where(Job.code == read.value).scalar_subquery())
+        locked = _lock_one(Order.id == select(Job.order_id).where(Job.code == read.value).scalar_subquery())
         order = next(iter(locked.values()), None)
         job = next((j for j in order.jobs if j.code == read.value), None) if order is not None else None
         if job is None:
             raise _Refused(f"unknown code {read.value}: no such job")
         return order, job
-    locked = _lock_where(Order.code == read.value)
+    locked = _lock_one(Order.code == read.value)
     if not locked:
         raise _Refused(f"unknown code {read.value}: no such order")
     return next(iter(locked.values())), None

@@ -324,6 +324,11 @@ def _lock(*orders: Order | int) -> dict[int, Order]:
     return _lock_where(Order.id.in_(ids))
 
 
+def _job_order(job: Job) -> tuple[int, int]:
+    """An order's jobs as Order.jobs lists them (locked in id order, listed by position)."""
+    return job.position, job.id
+
+
 def _lock_where(which) -> dict[int, Order]:
     """_lock() for the orders `which` (a condition on orders) picks: two statements, the orders and their jobs."""
     fresh = {"populate_existing": True}
@@ -336,23 +341,21 @@ def _lock_where(which) -> dict[int, Order]:
                                   .with_for_update().execution_options(**fresh)):
         jobs[job.order_id].append(job)
     for order_id, order in loaded.items():
-        set_committed_value(order, "jobs", sorted(jobs[order_id], key=lambda j: (j.position, j.id)))
+        set_committed_value(order, "jobs", sorted(jobs[order_id], key=_job_order))
     return loaded
 
 
 def _lock_one(which) -> dict[int, Order]:
     """_lock_where() for the one order `which` picks, in one statement where it has jobs: the order's row
     joined to its jobs', all locked (PostgreSQL locks the order's row, then its jobs' in id order, as
-    _lock_where does). An order with no jobs, or no order, takes _lock_where's two statements."""
+    _lock_where does). An order with no jobs, or an unknown code, takes _lock_where's two statements."""
     fresh = {"populate_existing": True}
     rows = db.session.execute(select(Order, Job).join(Job, Job.order_id == Order.id).where(which)
                               .order_by(Order.id, Job.id).with_for_update().execution_options(**fresh)).all()
     if not rows:
         return _lock_where(which)
-    order = rows[0][0]
-    if any(o is not order for o, _ in rows):  # `which` picked more than one order: not the hot path's case
-        return _lock_where(which)
-    set_committed_value(order, "jobs", sorted((job for _, job in rows), key=lambda j: (j.position, j.id)))
+    order = rows[0][0]  # one order: `which` compares a unique code
+    set_committed_value(order, "jobs", sorted((job for _, job in rows), key=_job_order))
     return {order.id: order}
 
 

@@ -136,6 +136,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from . import auth, errors, security, templating
+    from .views import webhooks as webhook_views
+    webhook_views.install(app)  # a carrier's delivery answered ahead of Flask's machinery; inside the proxy fix
     security.init_app(app)  # headers, cookies over TLS, trusted proxies, log masking
     auth.init_app(app)
     errors.init_app(app)

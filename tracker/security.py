@@ -76,12 +76,14 @@ def _parsed(rate: str) -> RateLimitItem:
     return parse(rate)
 
 
-def webhook_retry_after() -> int | None:
-    """[security] webhook_rate for this request's sending address: None to go on, or Retry-After seconds."""
+def webhook_retry_after(address: str | None = None) -> int | None:
+    """[security] webhook_rate for a sending address (this request's by default): None to go on, or
+    Retry-After seconds."""
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return None
     windows = current_app.extensions.setdefault("inktrail_webhook_windows", AddressWindows())
-    return windows.hit(request.remote_addr or "", _parsed(setting("webhook_rate")))
+    return windows.hit(address if address is not None else request.remote_addr or "",
+                       _parsed(setting("webhook_rate")))
 
 
 def csp_nonce() -> str:
@@ -242,6 +244,10 @@ def init_app(app: Flask) -> None:
             abort(413)
 
     app.session_interface = CookieSessions()
+
+    # What every nonce-less answer carries, for an answer made outside Flask (views/webhooks.FastWebhooks).
+    app.extensions["inktrail_json_headers"] = (
+        ("Content-Security-Policy", content_security_policy(image_origins=image_origins)), *_FIXED_HEADERS)
 
     @app.after_request
     def security_headers(resp):

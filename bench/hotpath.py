@@ -7,7 +7,7 @@ trip on PostgreSQL), and their in-process latency (p50, p99), over a freshly see
 - a webhook: POST /webhooks/easypost of a new signed delivery (stored and acknowledged; applying it
   follows in the background, and is measured separately as "apply").
 
-`--show` prints each statement of one scan and one delivery; `--profile [scans|webhooks]` prints a
+`--show` prints each statement of one scan and one delivery; `--profile [scans|webhooks|apply]` prints a
 pyinstrument profile of the scans (or the deliveries) (when pyinstrument is installed). The SQLite database lives in a temporary folder; a
 PostgreSQL database named with --database-url is WIPED.
 """
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--show", action="store_true")
-    parser.add_argument("--profile", nargs="?", const="scans", choices=("scans", "webhooks"))
+    parser.add_argument("--profile", nargs="?", const="scans", choices=("scans", "webhooks", "apply"))
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="inktrail-hotpath-"))
@@ -156,6 +156,8 @@ def main(argv=None) -> int:
     from tracker.services.tracking import process_pending_deliveries
 
     with app.app_context():
+        if profiler is not None and args.profile == "apply":
+            profiler.start()
         t = time.perf_counter()
         applied = 0
         while True:
@@ -164,6 +166,8 @@ def main(argv=None) -> int:
                 break
             applied += n
         apply_s = time.perf_counter() - t
+        if profiler is not None and args.profile == "apply":
+            profiler.stop()
         with counter:
             body = _tracking_body(99999)
             from tracker.services.tracking import store_delivery

@@ -144,6 +144,14 @@ def process_delivery(delivery_id: int) -> None:
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.processed_at is not None:
         return
+    _apply(delivery)
+    db.session.flush()
+
+
+def _apply(delivery: WebhookDelivery) -> None:
+    """Applies one unprocessed delivery inside a savepoint of its own: a delivery that is about something
+    else or cannot be read is marked so (not retried); any other error rolls back what it had applied and
+    propagates, with the attempt counted."""
     delivery.attempts = (delivery.attempts or 0) + 1
     from ..integrations.carriers import UnsupportedEvent
 
@@ -159,28 +167,27 @@ def process_delivery(delivery_id: int) -> None:
     except ValueError as exc:  # malformed: kept for inspection, not retried
         delivery.error = f"unreadable: {exc}"[:2000]
     delivery.processed_at = utcnow()
-    db.session.flush()
 
 
 def process_pending_deliveries(limit: int = 500, batch: int = 5) -> int:
     """Processes what is stored but not processed yet, in order, committing every `batch` deliveries
-    (each inside its own savepoint, so one bad delivery spoils nothing else)."""
+    (each inside its own savepoint, so one bad delivery spoils nothing else). Each batch's deliveries are
+    read in one statement."""
     ids = list(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))
                                   .order_by(WebhookDelivery.id).limit(limit)))
-    for n, delivery_id in enumerate(ids, start=1):
-        try:
-            with db.session.begin_nested():
-                process_delivery(delivery_id)
-        except Exception as exc:
-            log.exception("webhook delivery %s failed", delivery_id)
-            failed = db.session.get(WebhookDelivery, delivery_id)
-            failed.attempts = (failed.attempts or 0) + 1
-            failed.error = f"{exc.__class__.__name__}: {exc}"[:2000]
-            if failed.attempts >= 5:
-                failed.processed_at = utcnow()  # parked for a person to look at; never lost
-        if n % batch == 0:
-            db.session.commit()
-    db.session.commit()
+    for start in range(0, len(ids), batch):
+        chunk = db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids[start:start + batch]),
+                                                                 WebhookDelivery.processed_at.is_(None))
+                                   .order_by(WebhookDelivery.id)).all()
+        for delivery in chunk:
+            try:
+                _apply(delivery)
+            except Exception as exc:  # its savepoint rolled back what it applied; the attempt stays counted
+                log.exception("webhook delivery %s failed", delivery.id)
+                delivery.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+                if delivery.attempts >= 5:
+                    delivery.processed_at = utcnow()  # parked for a person to look at; never lost
+        db.session.commit()
     return len(ids)
 
 

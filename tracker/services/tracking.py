@@ -151,10 +151,10 @@ def process_delivery(delivery_id: int) -> None:
 def _apply(delivery: WebhookDelivery) -> None:
     """Applies one unprocessed delivery inside a savepoint of its own: a delivery that is about something
     else or cannot be read is marked so (not retried); any other error rolls back what it had applied and
-    propagates, with the attempt counted."""
-    delivery.attempts = (delivery.attempts or 0) + 1
+    propagates (the caller counts the attempt). The delivery's own row is written once, after."""
     from ..integrations.carriers import UnsupportedEvent
 
+    error = None
     try:
         with db.session.begin_nested():
             if delivery.provider in MARKETPLACE_WEBHOOKS:
@@ -163,9 +163,12 @@ def _apply(delivery: WebhookDelivery) -> None:
                 update_ = _providers()[delivery.provider].parse_webhook(delivery.body)
                 ingest_update(update_, delivery_id=delivery.id, via="webhook")
     except UnsupportedEvent as exc:  # a real delivery about something else (a batch, a label): nothing to do
-        delivery.error = f"ignored: {exc}"[:2000]
+        error = f"ignored: {exc}"[:2000]
     except ValueError as exc:  # malformed: kept for inspection, not retried
-        delivery.error = f"unreadable: {exc}"[:2000]
+        error = f"unreadable: {exc}"[:2000]
+    delivery.attempts = (delivery.attempts or 0) + 1
+    if error is not None:
+        delivery.error = error
     delivery.processed_at = utcnow()
 
 
@@ -182,8 +185,9 @@ def process_pending_deliveries(limit: int = 500, batch: int = 5) -> int:
         for delivery in chunk:
             try:
                 _apply(delivery)
-            except Exception as exc:  # its savepoint rolled back what it applied; the attempt stays counted
+            except Exception as exc:  # its savepoint rolled back what it applied
                 log.exception("webhook delivery %s failed", delivery.id)
+                delivery.attempts = (delivery.attempts or 0) + 1
                 delivery.error = f"{exc.__class__.__name__}: {exc}"[:2000]
                 if delivery.attempts >= 5:
                     delivery.processed_at = utcnow()  # parked for a person to look at; never lost
@@ -309,8 +313,11 @@ def ingest_update(update_, *, delivery_id: int | None = None, via: str = "webhoo
     return shipment
 
 
+_SHIPMENTS_BY_NUMBER = select(Shipment).where(Shipment.tracking_number == bindparam("number"))
+
+
 def _match(carrier: str | None, number: str) -> Shipment | None:
-    rows = list(db.session.scalars(select(Shipment).where(Shipment.tracking_number == number)))
+    rows = list(db.session.scalars(_SHIPMENTS_BY_NUMBER, {"number": number}))
     if len(rows) > 1 and carrier:
         rows = [s for s in rows if s.carrier == carrier] or rows
     return rows[0] if rows else None

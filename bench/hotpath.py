@@ -173,10 +173,8 @@ def main(argv=None) -> int:
             from tracker.services.tracking import store_delivery
             delivery_id, _ = store_delivery("easypost", f"easypost:one-{uuid.uuid4().hex}", {}, body)
             db.session.commit()
-        with counter:
-            from tracker.services.tracking import process_delivery
-            process_delivery(delivery_id)
-            db.session.commit()
+        with counter:  # as the worker applies it: a batch (here of one)
+            process_pending_deliveries(limit=50)
         apply_sql = counter.sql
 
     print(f"database: {dialect}")

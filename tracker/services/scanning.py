@@ -329,11 +329,12 @@ def _job_order(job: Job) -> tuple[int, int]:
     return job.position, job.id
 
 
-def _lock_where(which) -> dict[int, Order]:
-    """_lock() for the orders `which` (a condition on orders) picks: two statements, the orders and their jobs."""
+def _lock_where(which, params: dict | None = None) -> dict[int, Order]:
+    """_lock() for the orders `which` (a condition on orders, its bound values in `params`) picks: two
+    statements, the orders and their jobs."""
     fresh = {"populate_existing": True}
     loaded = {o.id: o for o in db.session.scalars(select(Order).where(which).order_by(Order.id)
-                                                  .with_for_update().execution_options(**fresh))}
+                                                  .with_for_update().execution_options(**fresh), params)}
     if not loaded:
         return {}
     jobs: dict[int, list[Job]] = {i: [] for i in loaded}
@@ -345,16 +346,27 @@ def _lock_where(which) -> dict[int, Order]:
     return loaded
 
 
-def _lock_one(which) -> dict[int, Order]:
-    """_lock_where() for the one order `which` picks, in one statement where it has jobs: the order's row
-    joined to its jobs', all locked (PostgreSQL locks the order's row, then its jobs' in id order, as
-    _lock_where does). An order with no jobs, or an unknown code, takes _lock_where's two statements."""
-    fresh = {"populate_existing": True}
-    rows = db.session.execute(select(Order, Job).join(Job, Job.order_id == Order.id).where(which)
-                              .order_by(Order.id, Job.id).with_for_update().execution_options(**fresh)).all()
+def _joined_lock(which):
+    return (select(Order, Job).join(Job, Job.order_id == Order.id).where(which).order_by(Order.id, Job.id)
+            .with_for_update().execution_options(populate_existing=True))
+
+
+# The scanned code's order, by a job's code or its own: built once (a statement built per scan was a
+# twentieth of its cost, most of it SQLAlchemy's cache key).
+_BY_CODE = {"job": Order.id == select(Job.order_id).where(Job.code == bindparam("code")).scalar_subquery(),
+            "order": Order.code == bindparam("code")}
+_JOINED_BY_CODE = {kind: _joined_lock(which) for kind, which in _BY_CODE.items()}
+
+
+def _lock_one(kind: str, code: str) -> dict[int, Order]:
+    """_lock_where() for the one order a job's or an order's code (`kind`) picks, in one statement where
+    it has jobs: the order's row joined to its jobs', all locked (PostgreSQL locks the order's row, then
+    its jobs' in id order, as _lock_where does). An order with no jobs, or an unknown code, takes
+    _lock_where's two statements."""
+    rows = db.session.execute(_JOINED_BY_CODE[kind], {"code": code}).all()
     if not rows:
-        return _lock_where(which)
-    order = rows[0][0]  # one order: `which` compares a unique code
+        return _lock_where(_BY_CODE[kind], {"code": code})
+    order = rows[0][0]  # one order: the codes are unique
     set_committed_value(order, "jobs", sorted((job for _, job in rows), key=_job_order))
     return {order.id: order}
 
@@ -369,13 +381,13 @@ def _lookup(read) -> tuple[Order, Job | None]:
         _lock(order)
         return order, None
     if read.kind == "job":
-        locked = _lock_one(Order.id == select(Job.order_id).where(Job.code == read.value).scalar_subquery())
+        locked = _lock_one("job", read.value)
         order = next(iter(locked.values()), None)
         job = next((j for j in order.jobs if j.code == read.value), None) if order is not None else None
         if job is None:
             raise _Refused(f"unknown code {read.value}: no such job")
         return order, job
-    locked = _lock_one(Order.code == read.value)
+    locked = _lock_one("order", read.value)
     if not locked:
         raise _Refused(f"unknown code {read.value}: no such order")
     return next(iter(locked.values())), None

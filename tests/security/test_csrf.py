@@ -128,3 +128,21 @@ def test_the_scan_pages_json_post_without_csrf_gets_a_json_refusal(app, client):
                        headers={"Accept": "application/json"})
     assert resp.status_code == 400
     assert resp.is_json and "CSRF" in resp.get_json()["error"]
+
+
+def test_a_token_checked_once_still_belongs_to_its_own_session_only(sec_app):
+    """security: a token whose signature was checked before (extensions.CSRF keeps those) is still refused
+    with another session's cookie, and a changed secret key refuses it."""
+    alice = login(sec_app.test_client(), "operator", "alice")
+    bob = login(sec_app.test_client(), "operator", "bob")
+    scan = {"code": "NOPE1", "scan_id": "csrf-check-0001"}
+    for n in range(2):  # the second goes through the kept check; past it, the scan is refused for its code
+        resp = alice.post("/scan/art-desk", json={**scan, "scan_id": f"csrf-check-100{n}"},
+                          headers={"X-CSRFToken": alice.csrf_token})
+        assert resp.status_code == 422 and "Unknown code" in resp.json["message"], resp.get_data(as_text=True)
+    resp = bob.post("/scan/art-desk", json={**scan, "scan_id": "csrf-check-0002"},
+                    headers={"X-CSRFToken": alice.csrf_token})
+    assert resp.status_code == 400 and CSRF_MESSAGE in resp.get_data(as_text=True)
+    resp = alice.post("/scan/art-desk", json={**scan, "scan_id": "csrf-check-0003"},
+                      headers={"X-CSRFToken": alice.csrf_token[:-2] + "xx"})
+    assert resp.status_code == 400 and CSRF_MESSAGE in resp.get_data(as_text=True)

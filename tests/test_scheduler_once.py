@@ -24,7 +24,8 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_URL, TEST_CONFIG, build_app
 from tracker.extensions import db
-from tracker.scheduling import ADVISORY_LOCK_KEY, SchedulerLock
+from tracker.locks import SCHEDULER_LOCK_KEY
+from tracker.scheduling import SchedulerLock
 from tracker.settings import normalise_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ class Shop:
             rows = self.query("SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                               "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :key "
                               "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database "
-                              "WHERE datname = current_database())", key=ADVISORY_LOCK_KEY)
+                              "WHERE datname = current_database())", key=SCHEDULER_LOCK_KEY)
             return rows[0][0].removeprefix("inktrail-") if rows else None
         import fcntl
 

@@ -143,6 +143,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     templating.init_app(app)
 
+    from .services import handlers  # noqa: F401 (who reacts to what: outbox kinds, order events, marketplaces)
     from .views import api, batches, board, health, imports, marketplaces, orders, printing, public, reports, scan, webhooks
     from .views import auth as auth_views
     from .views import export as export_views

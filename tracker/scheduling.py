@@ -16,9 +16,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .jobs import JOBS, run_job
+from .locks import MIGRATION_LOCK_FILE, MIGRATION_LOCK_KEY, SCHEDULER_LOCK_FILE, SCHEDULER_LOCK_KEY
 
 log = logging.getLogger("tracker.scheduler")
-ADVISORY_LOCK_KEY = 0x1A7C_7EA1  # any fixed 64-bit number of ours
 
 
 class SchedulerLock:
@@ -36,14 +36,14 @@ class SchedulerLock:
 
             with self.app.app_context():
                 conn = db.engine.connect()
-            got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})").scalar()
+            got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({SCHEDULER_LOCK_KEY})").scalar()
             conn.commit()
             if got:
                 self._pg = conn
             else:
                 conn.close()
             return bool(got)
-        path = Path(self.app.instance_path) / "scheduler.lock"
+        path = Path(self.app.instance_path) / SCHEDULER_LOCK_FILE
         fh = open(path, "a+")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -65,7 +65,7 @@ class SchedulerLock:
         if self._pg is not None:
             # The connection goes back to the pool rather than closing, so unlock explicitly.
             try:
-                self._pg.exec_driver_sql(f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})")
+                self._pg.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEDULER_LOCK_KEY})")
                 self._pg.commit()
             finally:
                 self._pg.close()
@@ -100,7 +100,6 @@ def build_scheduler(app) -> BackgroundScheduler:
     return scheduler
 
 
-MIGRATION_LOCK_KEY = 0x1A7C_7EA2
 
 
 @contextlib.contextmanager
@@ -126,7 +125,7 @@ def migration_lock(app):
                 conn.close()
         return
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    with open(Path(app.instance_path) / "migrate.lock", "a+") as fh:
+    with open(Path(app.instance_path) / MIGRATION_LOCK_FILE, "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield

@@ -56,8 +56,11 @@ def store_report(data: bytes, filename: str, *, actor: Actor, dry_run: bool) -> 
     return run
 
 
-def run_import(run: ImportRun, *, actor: Actor) -> dict:
-    """Reads a stored report and creates its orders (or, for a dry run, says what it would create)."""
+def run_import(run: ImportRun, *, actor: Actor, for_real: bool = False) -> dict:
+    """Reads a stored report and creates its orders (or, for a dry run, says what it would create).
+    `for_real`: a report checked by a dry run before is now imported."""
+    if for_real:
+        run.dry_run = False
     result = _run(run.content, actor=actor, dry_run=run.dry_run)
     run.result = json.dumps(result)
     run.finished_at = utcnow()

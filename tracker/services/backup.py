@@ -38,6 +38,7 @@ from flask import current_app
 from sqlalchemy.engine import make_url
 
 from ..extensions import db
+from ..locks import MIGRATION_LOCK_FILE, SCHEDULER_LOCK_FILE, SCHEDULER_LOCK_KEY
 from ..models import utcnow
 from ..settings import current_settings
 
@@ -403,7 +404,7 @@ def _no_server_sqlite():
     """Holds the scheduler lock (the running server holds it) and the start-up migration lock (a server
     starting now waits on it) for the whole restore."""
     instance = Path(current_app.instance_path)
-    with open(instance / "scheduler.lock", "a+") as sched, open(instance / "migrate.lock", "a+") as migrate:
+    with open(instance / SCHEDULER_LOCK_FILE, "a+") as sched, open(instance / MIGRATION_LOCK_FILE, "a+") as migrate:
         for fh in (sched, migrate):
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -482,8 +483,6 @@ def _restore_sqlite(source: Path, started: float) -> RestoreResult:
 def _restore_pg(source: Path, started: float) -> RestoreResult:
     from sqlalchemy import text
 
-    from ..scheduling import ADVISORY_LOCK_KEY
-
     with open(source, "rb") as fh:
         head = fh.read(16)
     if source.suffix == ".sqlite3" or head.startswith(b"SQLite format 3"):
@@ -503,10 +502,10 @@ def _restore_pg(source: Path, started: float) -> RestoreResult:
     with db.engine.connect() as conn:
         others = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                    "AND pid <> pg_backend_pid()")).scalar()
-        if not conn.execute(text(f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})")).scalar():
+        if not conn.execute(text(f"SELECT pg_try_advisory_lock({SCHEDULER_LOCK_KEY})")).scalar():
             raise BackupError("Inktrail's scheduler is running (it holds its lock in the database): stop every "
                               "Inktrail process first, then restore")
-        conn.execute(text(f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})"))
+        conn.execute(text(f"SELECT pg_advisory_unlock({SCHEDULER_LOCK_KEY})"))
         conn.commit()
     if others:
         raise BackupError(f"{others} other connection{'s are' if others > 1 else ' is'} open to the database: "

@@ -35,9 +35,8 @@ from ..integrations.http import ProviderError
 from ..integrations.marketplaces import etsy as api
 from ..models import OutboxMessage, SchedulerJob, Shipment, WebhookDelivery, utcnow
 from ..settings import current_settings
-from . import marketplace_push
 from .orders import Actor, create_order, find_by_external_ref
-from .outbox import GiveUp, RetryLater, enqueue, handler
+from .outbox import GiveUp, RetryLater, enqueue
 from .rows import insert_new
 
 log = logging.getLogger("tracker.etsy")
@@ -219,17 +218,13 @@ def tracking_number_replaced(shipment: Shipment, old_number: str) -> None:
         _queue_tracking(shipment)
 
 
-marketplace_push.register("etsy", activated=shipment_activated, number_changed=tracking_number_replaced)
-
-
-def _apply_tracking(payload: dict, result) -> None:
+def apply_tracking(payload: dict, result) -> None:
     shipment = db.session.get(Shipment, payload.get("shipment_id"))
     if shipment is not None:
         shipment.marketplace_ref = f"etsy:receipt:{payload.get('receipt_id')}"[:200]
         shipment.marketplace_number = str(payload.get("tracking_code"))[:64]
 
 
-@handler(TRACKING_KIND, apply=_apply_tracking)
 def send_tracking(payload: dict):
     """The outbox's send: no database here (no transaction is open), only Etsy."""
     cfg = etsy_config()

@@ -1,5 +1,5 @@
-"""Tracking back to the marketplace an order came from. The carrier services call these two hooks;
-each marketplace module registers what it does (queue an outbox message: no network here)."""
+"""Tracking back to the marketplace an order came from. The carrier services call these two hooks; what
+each marketplace does (queue an outbox message: no network here) is registered by services/handlers.py."""
 from __future__ import annotations
 
 from typing import Callable
@@ -12,14 +12,8 @@ def register(channel: str, *, activated: Callable | None = None, number_changed:
     PUSHERS[channel] = {"activated": activated, "number_changed": number_changed}
 
 
-def _load() -> None:
-    # The marketplace modules register themselves on import.
-    from . import etsy, shopify  # noqa: F401
-
-
 def shipment_activated(shipment) -> None:
     """The carrier has scanned the parcel: tell the marketplace its tracking number."""
-    _load()
     fn = PUSHERS.get(shipment.order.channel, {}).get("activated")
     if fn is not None:
         fn(shipment)
@@ -27,7 +21,6 @@ def shipment_activated(shipment) -> None:
 
 def tracking_number_replaced(shipment, old_number: str) -> None:
     """A parcel's number was corrected: update what the marketplace shows."""
-    _load()
     fn = PUSHERS.get(shipment.order.channel, {}).get("number_changed")
     if fn is not None:
         fn(shipment, old_number)

@@ -29,7 +29,7 @@ from ..domain.lifecycle import CANCELLED
 from ..extensions import db
 from ..models import Order, utcnow
 from ..settings import current_settings
-from .outbox import GiveUp, RetryLater, enqueue, handler
+from .outbox import GiveUp, RetryLater, enqueue
 
 log = logging.getLogger("tracker.notifications")
 KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay", "tracking_changed",
@@ -84,6 +84,11 @@ CHANNELS = ("email", "webhook")
 def message_key(channel: str, kind: str, order_id: int, dedupe: str = "") -> str:
     """The outbox key of one notification on one channel: each occurrence is queued once."""
     return (f"{channel}:{kind}:{order_id}" + (f":{dedupe}" if dedupe else ""))[:160]
+
+
+def order_received(order: Order, **_) -> None:
+    """order_received (services/events.py): the customer's "we have your order" notice."""
+    notify(order, "order_received")
 
 
 def notify(order: Order, kind: str, *, dedupe: str = "", context: dict | None = None) -> list:
@@ -181,7 +186,7 @@ def tracking_number_changed(shipment, old_number: str) -> list:
 
 # -- sending (outbox handlers: no database here) ---------------------------------------------------------
 
-def _email_send(payload: dict):
+def send_email(payload: dict):
     cfg = current_settings().notifications.get("email") or {}
     if not cfg.get("enabled"):
         raise RetryLater("e-mail is switched off in [notifications.email]", seconds=3600)
@@ -221,7 +226,7 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _webhook_send(payload: dict):
+def send_webhook(payload: dict):
     from ..integrations.http import ProviderError, request
 
     cfg = current_settings().notifications.get("webhook") or {}
@@ -241,8 +246,6 @@ def _webhook_send(payload: dict):
     return True
 
 
-handler("email")(_email_send)
-handler("webhook")(_webhook_send)
 
 
 def delay_sweep(now: dt.datetime | None = None) -> dict:

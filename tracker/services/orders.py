@@ -17,7 +17,7 @@ from ..domain.intake import SHIP_TO_ATTRS, OrderDraft
 from ..extensions import db
 from ..models import Counter, Event, Job, Order, utcnow
 from ..settings import current_settings
-from . import stays
+from . import events, stays
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,7 @@ def create_order(draft: OrderDraft, *, actor: Actor, source: str, at: dt.datetim
             if existing is not None:
                 return existing, False
         raise
-    if settings.intake.get("print_job_labels"):
-        # The shop prints job labels at intake: queue them now, the print queue prints after the commit.
-        from .printing import queue_labels
-
-        queue_labels(order, kind="job", printer=settings.intake.get("label_printer"), actor=actor, source=source)
-    from .notifications import notify  # lazily: notifications imports the settings and the outbox
-
-    notify(order, "order_received")
+    events.announce("order_received", order=order, actor=actor, source=source)  # labels, the customer's notice
     return order, True
 
 
@@ -394,10 +387,5 @@ def add_job(order: Order, item, *, actor: Actor, source: str, note: str | None =
             note=note)
     _follow_jobs(order, kind="add_job", actor=actor, source=source, at=now, station=None, note=note)
     _flush()
-    settings = current_settings()
-    if settings.intake.get("print_job_labels"):  # as at intake: the new job gets its label too
-        from .printing import queue_labels
-
-        queue_labels(order, kind="job", printer=settings.intake.get("label_printer"), actor=actor, source=source,
-                     jobs=[job])
+    events.announce("job_added", order=order, job=job, actor=actor, source=source)  # its label, as at intake
     return job

@@ -1,7 +1,8 @@
 """The outbox: messages for the outside world written in the same transaction as the change that needs
 them, sent after the commit by the scheduler's outbox job, retried with backoff, never sent twice once
-done. Each kind registers a `send(payload) -> result` that does the I/O (and touches no database: no
-transaction is open while it runs) and an optional `apply(payload, result)` that records the outcome."""
+done. Each kind has a `send(payload) -> result` that does the I/O (and touches no database: no
+transaction is open while it runs) and an optional `apply(payload, result)` that records the outcome,
+registered by services/handlers.py: this module knows no kind."""
 from __future__ import annotations
 
 import datetime as dt
@@ -35,12 +36,9 @@ class GiveUp(Exception):
     park the message as failed now instead of retrying it MAX_ATTEMPTS times."""
 
 
-def handler(kind: str, apply: Callable[[dict, object], None] | None = None):
-    def decorator(send):
-        HANDLERS[kind] = (send, apply)
-        return send
-
-    return decorator
+def register(kind: str, send: Callable[[dict], object], apply: Callable[[dict, object], None] | None = None) -> None:
+    """What sends a message of `kind` (and records its outcome); services/handlers.py calls this."""
+    HANDLERS[kind] = (send, apply)
 
 
 def enqueue(kind: str, dedupe_key: str, payload: dict, *, order_id: int | None = None) -> OutboxMessage:
@@ -64,8 +62,6 @@ def backoff(attempts: int) -> int:
 
 def process_outbox(limit: int = 100) -> dict:
     """Sends what is due, one message at a time, committing around each send (no I/O in a transaction)."""
-    from . import etsy, notifications, postage, shopify, tracking  # noqa: F401 (registers their handlers)
-
     summary = {"sent": 0, "retry": 0, "failed": 0}
     ids = list(db.session.scalars(
         select(OutboxMessage.id).where(OutboxMessage.status == "pending",

@@ -29,7 +29,7 @@ from ..integrations.postage.common import BUY_TIMEOUT
 from ..models import LabelPurchase, Order, StationState, utcnow
 from ..settings import current_settings
 from .orders import Actor, move_order, record_note
-from .outbox import RetryLater, enqueue, handler
+from .outbox import RetryLater, enqueue
 
 log = logging.getLogger("tracker.postage")
 PROVIDER_NAMES = {"easypost": "EasyPost", "shippo": "Shippo"}
@@ -453,7 +453,7 @@ def _attach_and_print(row_id: int, data: bytes, fmt: str, *, actor: Actor, sourc
     db.session.commit()
 
 
-def _label_send(payload: dict):
+def send_label(payload: dict):
     try:
         return download_label(payload["url"])
     except ProviderError as exc:
@@ -462,13 +462,12 @@ def _label_send(payload: dict):
         raise
 
 
-def _label_apply(payload: dict, result) -> None:
+def apply_label(payload: dict, result) -> None:
     data, fmt = result
     _attach_and_print(payload["purchase_id"], data, fmt, actor=Actor(payload.get("actor") or "system", None),
                       source=payload.get("source") or "system")
 
 
-handler("postage_label", apply=_label_apply)(_label_send)
 
 
 # -- voids ------------------------------------------------------------------------------------------

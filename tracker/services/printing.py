@@ -47,6 +47,16 @@ def render_label(kind: str, subject, printer: dict) -> tuple[bytes, str]:
     return render_zpl(content), "zpl"
 
 
+def intake_labels(order: Order, *, actor: Actor, source: str, job: Job | None = None) -> None:
+    """order_received and job_added (services/events.py): where the shop prints job labels at intake
+    ([intake] print_job_labels), the new order's labels, or the added job's, are queued now; the print
+    queue prints them after the commit."""
+    intake = current_settings().intake
+    if intake.get("print_job_labels"):
+        queue_labels(order, kind="job", printer=intake.get("label_printer"), actor=actor, source=source,
+                     jobs=[job] if job is not None else None)
+
+
 def queue_labels(order: Order, *, kind: str = "job", printer: str | None = None, actor: Actor,
                  jobs: list[Job] | None = None, source: str = "web") -> list[PrintJob]:
     """Queues job labels (one per active job, or `jobs`) or the order's packing slip."""

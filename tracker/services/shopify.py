@@ -28,10 +28,9 @@ from ..integrations.carriers import UnsupportedEvent
 from ..integrations.marketplaces import shopify as api
 from ..models import Job, Order, OutboxMessage, Shipment, utcnow
 from ..settings import current_settings
-from . import marketplace_push
 from .alerts import raise_alert_once
 from .orders import Actor, add_job, cancel_order, create_order, find_by_external_ref, record_note
-from .outbox import GiveUp, RetryLater, enqueue, handler
+from .outbox import GiveUp, RetryLater, enqueue
 
 log = logging.getLogger("tracker.shopify")
 ACTOR = Actor("shopify", None)
@@ -384,7 +383,7 @@ def _send_config() -> dict:
     return cfg
 
 
-def _fulfillment_send(payload: dict):
+def send_fulfillment(payload: dict):
     cfg = _send_config()
     try:
         fulfillment_id = api.create_fulfillment(cfg, payload["order_ref"], _tracking(payload),
@@ -394,7 +393,7 @@ def _fulfillment_send(payload: dict):
     return {"fulfillment_id": fulfillment_id, "number": payload["number"]}
 
 
-def _fulfillment_apply(payload: dict, result: dict) -> None:
+def apply_fulfillment(payload: dict, result: dict) -> None:
     shipment = db.session.get(Shipment, payload["shipment_id"])
     if shipment is None:
         return
@@ -406,7 +405,7 @@ def _fulfillment_apply(payload: dict, result: dict) -> None:
         _queue_tracking_update(shipment, result["number"])
 
 
-def _tracking_update_send(payload: dict):
+def send_tracking_update(payload: dict):
     cfg = _send_config()
     try:
         api.update_tracking(cfg, payload["fulfillment_id"], _tracking(payload),
@@ -416,7 +415,7 @@ def _tracking_update_send(payload: dict):
     return {"number": payload["number"]}
 
 
-def _tracking_update_apply(payload: dict, result: dict) -> None:
+def apply_tracking_update(payload: dict, result: dict) -> None:
     shipment = db.session.get(Shipment, payload["shipment_id"])
     if shipment is None:
         return
@@ -426,9 +425,6 @@ def _tracking_update_apply(payload: dict, result: dict) -> None:
                      f"{CARRIER_NAMES.get(payload['carrier'], payload['company'])} {result['number']}")
 
 
-handler("shopify_fulfillment", apply=_fulfillment_apply)(_fulfillment_send)
-handler("shopify_tracking_update", apply=_tracking_update_apply)(_tracking_update_send)
-marketplace_push.register("shopify", activated=shipment_activated, number_changed=tracking_number_replaced)
 
 
 def status(limit: int = 8) -> dict:

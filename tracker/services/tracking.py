@@ -22,7 +22,7 @@ from ..settings import current_settings
 from . import orders as order_service
 from .alerts import close_alerts_except, close_shipment_alerts, raise_alert
 from .orders import Actor
-from .outbox import RetryLater, enqueue, handler
+from .outbox import RetryLater, enqueue
 from .rows import insert_new
 
 log = logging.getLogger("tracker.tracking")
@@ -32,7 +32,9 @@ OWN_CARRIER = {"ups": "ups", "fedex": "fedex", "usps": "usps"}
 KEPT_HEADERS = ("content-type", "user-agent", "x-hmac-signature", "shippo-auth-signature", "aftership-hmac-sha256",
                 "x-shopify-webhook-id", "x-shopify-topic", "x-shopify-shop-domain", "x-shopify-hmac-sha256",
                 "x-shopify-api-version", "x-shopify-triggered-at")  # never the UPS credential: it is the secret itself
-MARKETPLACE_WEBHOOKS = ("shopify",)  # verified, stored and processed by services/<name>.py
+# A marketplace's webhook (Shopify's) is verified, stored and processed by its own service, registered here
+# by services/handlers.py: name -> the module (its receive_webhook(headers, body), process_delivery(delivery)).
+MARKETPLACE_WEBHOOKS: dict[str, object] = {}
 
 
 def _providers():
@@ -108,9 +110,7 @@ def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[int, bo
 
 
 def _marketplace(provider: str):
-    from . import shopify  # lazily: it imports this module
-
-    return {"shopify": shopify}[provider]
+    return MARKETPLACE_WEBHOOKS[provider]
 
 
 def store_delivery(provider: str, key: str, headers, body: bytes, *, error: str | None = None) -> tuple[int, bool]:
@@ -437,7 +437,7 @@ def on_shipment_added(shipment: Shipment) -> None:
     recompute_shipment(shipment)
 
 
-def _register_send(payload: dict):
+def send_registration(payload: dict):
     from ..integrations.http import ProviderError
 
     cfg = provider_config(payload["provider"])
@@ -451,14 +451,13 @@ def _register_send(payload: dict):
         raise
 
 
-def _register_apply(payload: dict, ref) -> None:
+def apply_registration(payload: dict, ref) -> None:
     shipment = db.session.get(Shipment, payload["shipment_id"])
     if shipment is not None:
         shipment.provider_ref = str(ref)[:100] if ref else shipment.provider_ref
         shipment.registered_at = utcnow()
 
 
-handler("register_tracking", apply=_register_apply)(_register_send)
 
 
 # -- polling ---------------------------------------------------------------------------------------

@@ -81,8 +81,7 @@ def amazon_import_checked(run_id: int):
     run = amazon.get_run(run_id)
     if run is None:
         abort(404, description=f"There is no Amazon import #{run_id}.")
-    run.dry_run = False
-    result = amazon.run_import(run, actor=page_actor())
+    result = amazon.run_import(run, actor=page_actor(), for_real=True)
     db.session.commit()
     return _page(result, run)
 

@@ -153,3 +153,20 @@ def test_views_do_not_write_they_call_a_service():
                     if not (isinstance(root, ast.Name) and root.id in SETTABLE):
                         bad.append(f"{name}:{node.lineno} sets {ast.unparse(target)}")
     assert bad == [], "views change models only through services:\n" + "\n".join(bad)
+
+
+def test_every_kind_the_code_queues_has_its_sender_wired_in_handlers():
+    """outbox.py knows no kind: services/handlers.py registers them. A kind queued somewhere and never
+    registered would sit in the outbox failing 'no handler' until it is parked."""
+    import tracker.services.handlers  # noqa: F401 (what create_app imports)
+    from tracker.services import etsy
+    from tracker.services.outbox import HANDLERS
+
+    queued = set()
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "enqueue" and node.args:
+                kind = node.args[0]
+                queued.add(kind.value if isinstance(kind, ast.Constant) else
+                           {"TRACKING_KIND": etsy.TRACKING_KIND}[ast.unparse(kind)])
+    assert len(queued) >= 7 and queued <= set(HANDLERS), queued - set(HANDLERS)

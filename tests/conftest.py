@@ -99,6 +99,11 @@ def csrf_from(html: str) -> str:
     return m.group(1)
 
 
+def anonymous_token(client) -> str:
+    """The CSRF token of a session that has not logged in (the login page gives it one)."""
+    return csrf_from(client.get("/login").get_data(as_text=True))
+
+
 def login(client, role: str = "operator", username: str | None = None):
     """Creates a user of that role, logs the client in through the real form, and leaves the session's
     CSRF token on client.csrf_token for later form posts."""

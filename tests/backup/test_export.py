@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import threading
-import time
 import zipfile
 
 import pytest
@@ -166,19 +165,19 @@ def test_an_export_reads_one_snapshot_and_does_not_block_the_shop(shop):
         with export.snapshot() as conn:
             stream = export.json_chunks(conn)
             first = next(stream) + next(stream) + next(stream)  # reading the orders table has begun
-            done, took = [], []
+            done = []
 
             def writer():
+                # Had the export held SQLite's write lock, this would fail "database is locked" after the
+                # 5 s busy timeout and `done` would stay empty (how long it takes: python -m bench.micro).
                 with shop.app_context():
-                    started = time.perf_counter()
                     done.append(make_order(customer_name="During Export").code)
-                    took.append(time.perf_counter() - started)
                     db.session.remove()
 
             thread = threading.Thread(target=writer)
             thread.start()
             thread.join(30)
-            assert done == ["A1004"] and took[0] < 2
+            assert done == ["A1004"]
             doc = json.loads(first + "".join(stream))
         assert [o["order_code"] for o in doc["orders"]] == ["A1001", "A1002", "A1003"]
         assert all(e["order_code"] != "A1004" for e in doc["events"])

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from tests.conftest import Api, api_token, build_app, login, make_user
+from tests.conftest import Api, anonymous_token, api_token, build_app, login, make_user
 from tests.factories import make_order
 from tests.views.conftest import order_state
 from tracker.extensions import db
@@ -347,7 +347,10 @@ def test_the_page_refuses_without_csrf(app, client, order):
 
 def test_the_page_needs_a_login(app, client, order):
     resp = client.post("/scan/art-desk", json={"code": "A1001A"})
-    assert resp.status_code in (302, 400, 401)
+    assert resp.status_code == 400 and "CSRF" in resp.get_data(as_text=True)  # no token: the CSRF check first
+    resp = client.post("/scan/art-desk", json={"code": "A1001A"}, headers={"X-CSRFToken": anonymous_token(client),
+                                                                          "Accept": "application/json"})
+    assert resp.status_code == 401 and "log in" in resp.json["error"]  # the page's own request: JSON
     resp = client.get("/scan/art-desk")
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert scans_and_events(app)[0] == 0

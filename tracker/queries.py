@@ -30,12 +30,15 @@ def _code(text: str | None) -> str | None:
     return None if "\x00" in code else code
 
 
-def get_order(code: str) -> Order | None:
+def get_order(code: str, *, parcel_events: bool = False) -> Order | None:
+    """The order with its jobs and parcels; `parcel_events`: each parcel's carrier events too, in one
+    more statement for all of them (the order page lists them)."""
     code = _code(code)
+    shipments = selectinload(Order.shipments)
+    if parcel_events:
+        shipments = shipments.selectinload(Shipment.events)
     return None if code is None else db.session.scalar(
-        select(Order).where(Order.code == code)
-        .options(selectinload(Order.jobs), selectinload(Order.shipments))
-    )
+        select(Order).where(Order.code == code).options(selectinload(Order.jobs), shipments))
 
 
 def get_job(code: str) -> Job | None:

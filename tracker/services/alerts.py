@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Alert, utcnow
@@ -60,7 +61,10 @@ def close_shipment_alerts(kind: str, shipment_id: int, *, keep: str | None = Non
 
 
 def open_alerts() -> list[Alert]:
-    return list(db.session.scalars(select(Alert).where(Alert.closed_at.is_(None)).order_by(Alert.since)))
+    """With each one's order, job and parcel in the same statement (the page and the API show them)."""
+    return list(db.session.scalars(select(Alert).where(Alert.closed_at.is_(None)).order_by(Alert.since)
+                                   .options(joinedload(Alert.order), joinedload(Alert.job),
+                                            joinedload(Alert.shipment))))
 
 
 def needs_attention(alert: Alert, now: dt.datetime) -> bool:

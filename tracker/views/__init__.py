@@ -21,10 +21,10 @@ def refusals_flashed(*, capitalise: bool = True):
         flash(sentence(str(exc)) if capitalise else str(exc), "error")
 
 
-def order_or_404(code: str):
+def order_or_404(code: str, *, parcel_events: bool = False):
     from ..queries import get_order
 
-    order = get_order(code)
+    order = get_order(code, parcel_events=parcel_events)
     if order is None:
         abort(404, description=f"There is no order {code.upper()}.")
     return order

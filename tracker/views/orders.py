@@ -127,7 +127,7 @@ def _form_message(exc: InvalidInput, rows: list[dict]) -> str:
 @bp.get("/orders/<code>")
 @role_required("operator")
 def show(code):
-    order = order_or_404(code)
+    order = order_or_404(code, parcel_events=True)
     lc = current_settings().lifecycle
     return render_template("orders/show.html", order=order, events=order_events(order),
                            tracking_url=tracking_url(order), move_form=MoveForm(), cancel_form=CancelForm(),

@@ -1,4 +1,4 @@
-"""`flask --app app tracker ...`: the shop's commands (see CONTRACT.md)."""
+"""`flask --app app tracker ...`: the shop's commands (the README lists them)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""The JSON API for orders (CONTRACT.md): intake with every kind of bad input, idempotent external refs,
+"""The JSON API for orders (docs/API.md): intake with every kind of bad input, idempotent external refs,
 advance and cancel with the rules' refusals, and the order read with its audit trail.
 
 Every refusal is a 4xx JSON {"error": sentence, "field"?}, never a 500, and writes nothing."""

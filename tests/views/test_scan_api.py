@@ -1,4 +1,4 @@
-"""POST /api/scans (CONTRACT.md) and the scan page's own endpoints (POST /scan/<station>, undo): the same
+"""POST /api/scans (docs/API.md) and the scan page's own endpoints (POST /scan/<station>, undo): the same
 answers, refusals as 4xx JSON {"ok": false, "error"}, bad input as 400, never a 500."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JSON API (see CONTRACT.md): bearer tokens, JSON in and out, 4xx with a sentence for bad input."""
+"""The JSON API (docs/API.md): bearer tokens, JSON in and out, 4xx with a sentence for bad input."""
 from __future__ import annotations
 
 import json

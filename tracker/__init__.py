@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .extensions import htmx as htmx_requests  # not "htmx": the package's tracker.htmx module would shadow it
 from .settings import load_settings
 
 # The scan page's barcode decoder: browsers compile it fastest when it is served as application/wasm, which
@@ -132,6 +133,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True,
                      render_item=render_migration_item)
     csrf.init_app(app)
+    htmx_requests.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
 

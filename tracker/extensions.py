@@ -10,6 +10,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -57,6 +58,7 @@ class CSRF(CSRFProtect):
 
 
 csrf = CSRF()
+htmx = Htmx()  # request.htmx: is this an HTMX request, and aimed at what (tracker/htmx.py)
 login_manager = LoginManager()
 # Rate limits apply only where a route asks (the public tracking page); in-memory storage, per client IP.
 # Off in tests unless a test sets RATELIMIT_ENABLED=True.

@@ -6,6 +6,7 @@ import datetime as dt
 from flask import has_request_context, request
 
 from .domain.intake import METHOD_LABELS
+from .domain.lifecycle import role_at_least
 from .domain.sla import due_status, is_stalled, stall_cutoff
 from .models import utcnow
 from .settings import current_settings
@@ -25,6 +26,14 @@ def humanize_duration(delta: dt.timedelta) -> str:
 
 
 def init_app(app):
+    @app.template_global("may")
+    def may(role: str) -> bool:
+        """Whether the signed-in person has at least this role (admin > manager > operator): the pages ask
+        this, not the role's name, as the views' role_required does."""
+        from flask_login import current_user
+
+        return bool(current_user.is_authenticated) and role_at_least(current_user.role, role)
+
     @app.template_filter("stage_label")
     def stage_label(key):
         return current_settings().lifecycle.label(key)
@@ -81,5 +90,5 @@ def init_app(app):
     @app.context_processor
     def shop_context():
         settings = current_settings()
-        return {"shop": settings.shop, "lifecycle": settings.lifecycle, "is_htmx": request.headers.get("HX-Request") == "true",
+        return {"shop": settings.shop, "lifecycle": settings.lifecycle,
                 "today": utcnow().astimezone(settings.shop.tz).date()}

@@ -623,3 +623,12 @@ def test_job_moves_stay_within_job_stages(job_stage, order_stage, to, role, reas
         return
     assert _LC.get(plan.from_stage).scope == "job" and _LC.get(plan.to_stage).scope == "job"
     assert _LC.get(order_stage).scope == "job"
+
+
+def test_who_advances_what(lc):
+    """The board's and the order page's advance button: one stage on, into a stage people move."""
+    assert [lc.people_next(k) for k in DEFAULT_KEYS] == [
+        "preproduction", "production", "qc", "packaging", "labeled", None, None, None, None, None]
+    assert lc.people_next("nope") is None and lc.people_next(CANCELLED) is None
+    assert [k for k in DEFAULT_KEYS if lc.moved_by_people(k)] == JOB_STAGES + ORDER_PEOPLE_STAGES
+    assert not lc.moved_by_people("nope")

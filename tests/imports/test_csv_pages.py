@@ -258,3 +258,23 @@ def test_an_unreadable_upload_is_kept_and_listed_with_the_reason(app, client):
     assert "broken.csv" in listing and "Not imported: line 2: a quoted value starts here and is never closed" in listing
     resp = client.get(f"/imports/{run_id}", follow_redirects=True)
     assert flashes(resp.get_data(as_text=True))[0].startswith("broken.csv cannot be imported: line 2")
+
+
+def test_a_changed_column_swaps_only_the_matching_block(app, client):
+    """The page's selects post on change (HTMX, aimed at #import-mapping): the answer is that block alone,
+    the same block the whole page includes."""
+    login(client, "manager", "maria")
+    upload(client, TEXT.encode("utf-8"))
+    with app.app_context():
+        run_id = db.session.scalar(select(ImportRun.id))
+    swap = client.post(f"/imports/{run_id}", data=form(client, "preview"),
+                       headers={"HX-Request": "true", "HX-Target": "import-mapping"})
+    whole = client.post(f"/imports/{run_id}", data=form(client, "preview"))
+    assert swap.status_code == whole.status_code == 200
+    block = swap.get_data(as_text=True)
+    assert block.lstrip().startswith('<div id="import-mapping">') and "<html" not in block
+    assert "Whole file: 2 orders ready (3 items)" in text_of(block)
+    assert block.strip() in whole.get_data(as_text=True)
+    elsewhere = client.post(f"/imports/{run_id}", data=form(client, "preview"),
+                            headers={"HX-Request": "true", "HX-Target": "something-else"})
+    assert "<html" in elsewhere.get_data(as_text=True)  # aimed elsewhere: the whole page

@@ -106,6 +106,18 @@ class Lifecycle:
         i = self.index(key)
         return self.stages[i + 1].key if i + 1 < len(self.stages) else None
 
+    def moved_by_people(self, key: str) -> bool:
+        """Whether people move a thing out of this stage (not the carrier); False for a key not a stage."""
+        return key in self._by_key and self._by_key[key].mover == "people"
+
+    def people_next(self, key: str) -> str | None:
+        """The stage a person advances `key` to: the next one, when people move into it; else None (the
+        last stage, the carrier's stages, a key not a stage). The board's and the order page's advance."""
+        if key not in self._by_key:
+            return None
+        nxt = self.next_key(key)
+        return nxt if nxt is not None and self._by_key[nxt].mover == "people" else None
+
     def job_stages(self) -> list[Stage]:
         return [s for s in self.stages if s.scope == "job"]
 

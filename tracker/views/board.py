@@ -21,6 +21,7 @@ from ..domain.intake import CHANNELS, METHODS
 from ..domain.lifecycle import MoveRefused
 from ..domain.sla import DUE_FILTERS
 from ..extensions import db
+from ..htmx import fragment
 from ..queries import BoardFilters, board_columns, board_version
 from ..services.alerts import open_alert_count
 from ..services.health import scheduler_running
@@ -92,8 +93,7 @@ def _shared_renders() -> SharedRenders:
 def _render_columns(filters: BoardFilters, state: dict | None = None) -> str:
     """Renders the columns now and offers the render to the other boards."""
     state = state or _state()
-    html = render_template("board/_columns.html", columns=board_columns(filters), filters=filters, partial=True,
-                           **state)
+    html = fragment("board/_columns.html", columns=board_columns(filters), filters=filters, **state)
     _shared_renders().put(_render_key(filters), state["version"], html)
     return html
 

@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..auth import page_actor, role_required
 from ..domain import csv_import as rules
 from ..extensions import csrf, db
+from ..htmx import page_or_fragment
 from ..models import ImportRun
 from ..services import csv_import as service
 from ..services import fits_id
@@ -133,12 +134,12 @@ def mapping(run_id: int):
     selected = {name: (chosen.get(name) or "") for name in rules.FIELDS}
     shown = [name for name in rules.FIELDS if selected[name] or name == "method"]
     preview = [_preview_row(row, shown) for row in plan.rows[:PREVIEW_ROWS]] if plan else None
-    return render_template("imports/mapping.html", run=run, table=table, selected=selected, plan=plan,
-                           problem=problem, missing=missing, preview=preview, shown=shown,
-                           raw_rows=table.rows[:PREVIEW_ROWS], fields=rules.FIELDS, required=rules.REQUIRED,
-                           help=rules.FIELD_HELP, labels=rules.FIELD_LABELS,
-                           delimiter_name=rules.DELIMITER_NAMES[table.delimiter],
-                           status=status), (400 if problem and request.method == "POST" else 200)
+    return page_or_fragment("imports/mapping.html", "imports/_mapping.html", target="import-mapping",
+                            run=run, table=table, selected=selected, plan=plan, problem=problem, missing=missing,
+                            preview=preview, shown=shown, raw_rows=table.rows[:PREVIEW_ROWS], fields=rules.FIELDS,
+                            required=rules.REQUIRED, help=rules.FIELD_HELP, labels=rules.FIELD_LABELS,
+                            delimiter_name=rules.DELIMITER_NAMES[table.delimiter],
+                            status=status), (400 if problem and request.method == "POST" else 200)
 
 
 def _shown_value(row: rules.PlannedRow, name: str) -> tuple[str, str | None]:

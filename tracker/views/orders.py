@@ -12,6 +12,7 @@ from ..domain.intake import METHODS, InvalidInput, validate_order
 from ..domain.lifecycle import MoveRefused
 from ..domain.proofs import STATE_WORDS as PROOF_WORDS
 from ..extensions import csrf, db
+from ..htmx import page_or_fragment
 from ..forms import CancelForm, MoveForm, OrderForm
 from ..models import utcnow
 from ..queries import order_alerts, order_events, order_notifications, search_orders, stage_counts, tracking_url
@@ -34,10 +35,8 @@ def index():
     except ValueError:
         page = 1
     rows, total = search_orders(q, stage, page)
-    template = "orders/_results.html" if request.headers.get("HX-Request") == "true" and \
-        request.headers.get("HX-Target") == "order-results" else "orders/index.html"
-    return render_template(template, orders=rows, total=total, q=q, stage=stage, page=page,
-                           counts=stage_counts(), page_size=50)
+    return page_or_fragment("orders/index.html", "orders/_results.html", target="order-results", orders=rows,
+                            total=total, q=q, stage=stage, page=page, counts=stage_counts(), page_size=50)
 
 
 def _item_rows(form, limit: int) -> list[dict]:

@@ -123,3 +123,17 @@ def test_offline_scans_wait_and_are_sent_once_when_back(browser, live_app, live_
         assert db.session.scalar(select(db.func.count()).select_from(Event)) == events_before
         assert db.session.scalar(select(db.func.count()).select_from(Scan)) == 3
     page.context.close()
+
+
+def test_the_order_search_replaces_its_results_and_does_not_nest_them(browser, live_app, live_server):
+    """Found looking at the page: the results block was swapped inside itself (two #order-results)."""
+    _orders(live_app, 3)
+    page = open_logged_in(browser, live_server)
+    page.goto(live_server.url + "/orders")
+    page.fill("input[name=q]", "Customer 1")
+    expect(page.locator("#order-results tbody tr")).to_have_count(1)
+    expect(page.locator("#order-results")).to_have_count(1)
+    page.fill("input[name=q]", "Customer")
+    expect(page.locator("#order-results tbody tr")).to_have_count(3)
+    expect(page.locator("#order-results")).to_have_count(1)
+    page.context.close()

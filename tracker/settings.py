@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .domain.calendar import BusinessCalendar
+from .domain import providers
 from .domain.codes import PREFIX_RE
 from .domain.lifecycle import QC_STAGE, Lifecycle, build_lifecycle
 
@@ -27,7 +28,7 @@ PRINTER_KEYS = {
     "file": {"format", "width_mm", "path"},
     "cups": {"queue", "timeout"},
 }
-PROVIDERS = ("easypost", "shippo", "aftership", "ups", "fedex", "usps")
+PROVIDERS = providers.NAMES
 MARKETPLACES = ("shopify", "etsy", "amazon")
 
 
@@ -578,7 +579,7 @@ def _packages(raw: dict) -> dict:
     return out
 
 
-SHIPPING_PROVIDERS = ("easypost", "shippo")
+SHIPPING_PROVIDERS = providers.LABEL_PROVIDERS
 FROM_KEYS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
 
 

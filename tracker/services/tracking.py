@@ -13,7 +13,7 @@ import time
 from sqlalchemy import bindparam, select, update
 
 from ..domain import carrier_status as cs
-from ..domain import polling
+from ..domain import polling, providers
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE
 from ..extensions import db
 from ..integrations.jsontext import storable
@@ -27,8 +27,8 @@ from .rows import insert_new
 
 log = logging.getLogger("tracker.tracking")
 CARRIER = Actor("carrier", None)
-AGGREGATORS = ("easypost", "aftership", "shippo")  # track any carrier; webhooks need a registration
-OWN_CARRIER = {"ups": "ups", "fedex": "fedex", "usps": "usps"}
+# Aggregators track any carrier (their webhooks need a registration); a carrier's own API tracks its own.
+AGGREGATORS, OWN_CARRIER = providers.AGGREGATORS, providers.OWN_CARRIER
 KEPT_HEADERS = ("content-type", "user-agent", "x-hmac-signature", "shippo-auth-signature", "aftership-hmac-sha256",
                 "x-shopify-webhook-id", "x-shopify-topic", "x-shopify-shop-domain", "x-shopify-hmac-sha256",
                 "x-shopify-api-version", "x-shopify-triggered-at")  # never the UPS credential: it is the secret itself
@@ -48,8 +48,8 @@ def provider_config(name: str) -> dict | None:
     cfg = current_settings().providers.get(name)
     if not cfg:
         return None
-    needs = ("client_id", "client_secret") if name in OWN_CARRIER else ("api_key",)
-    return cfg if all(cfg.get(k) for k in needs) else None
+    known = providers.REGISTRY.get(name)
+    return cfg if known is not None and all(cfg.get(k) for k in known.credentials) else None
 
 
 def provider_for(carrier: str | None) -> str | None:

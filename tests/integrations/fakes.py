@@ -36,6 +36,7 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     body: bytes
+    client: tuple = ()  # the client's (address, port): one port per connection
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -150,7 +151,7 @@ class FakeServer:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         recorded = Recorded(handler.command, parts.path, dict(urllib.parse.parse_qsl(parts.query)),
-                            {k.lower(): v for k, v in handler.headers.items()}, body)
+                            {k.lower(): v for k, v in handler.headers.items()}, body, tuple(handler.client_address))
         with self._lock:
             self.requests.append(recorded)
             reply = self._failures.pop(0) if self._failures else None

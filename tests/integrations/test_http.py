@@ -159,3 +159,14 @@ def test_retry_after_as_http_date():
     assert parse_retry_after("120", now=now) == 120.0
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after("", now=now) is None and parse_retry_after(None) is None
+
+
+def test_calls_to_one_provider_reuse_the_connection(server):
+    """One pooled client per process: ten calls, one TCP connection (each call used to open its own)."""
+    @server.route("GET", "/ping")
+    def ping(req, match):
+        return Reply(200, {"ok": True})
+
+    for _ in range(10):
+        assert request("GET", f"{server.url}/ping").json() == {"ok": True}
+    assert len({call.client for call in server.calls("GET", "/ping")}) == 1

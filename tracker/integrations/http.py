@@ -1,15 +1,16 @@
-"""A tiny HTTP client for provider APIs, on the standard library (urllib.request).
+"""The HTTP client for provider APIs, on httpx (one pooled client per process: connections to a provider
+are kept open and reused between calls).
 
     resp = request("GET", url, headers={...}, params={...}, timeout=10)
     resp.status, resp.headers["content-type"], resp.body, resp.json()
 
 Any answer outside 2xx, and any network failure, raises `ProviderError`, which tells the caller whether
 trying again later can help (`retryable`) and, for 429, how long the provider asked us to wait
-(`retry_after`, seconds). Callers never see urllib's exceptions.
+(`retry_after`, seconds). Callers never see httpx's exceptions.
 
 What this client deliberately does not do:
-- follow redirects: urllib would forward the Authorization header to wherever a 3xx points; an API that
-  redirects means base_url is wrong, which is better said than silently followed;
+- follow redirects: the Authorization header would go to wherever a 3xx points; an API that redirects
+  means base_url is wrong, which is better said than silently followed;
 - retry: the poller owns retries and backoff (domain/polling.py), so one call is one request;
 - log headers, bodies or query strings: they carry API keys, tokens and customer data. At DEBUG level it
   logs the method, scheme://host/path, the status and the time taken, nothing else.
@@ -19,17 +20,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
-import http.client
 import ipaddress
 import json as jsonlib
 import logging
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+import httpx
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,10 @@ class Response:
         return self.headers.get(name.lower(), default)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D401 - urllib's signature
-        return None  # urllib then raises HTTPError for the 3xx, handled below
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
+_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
+_CLIENT = httpx.Client(follow_redirects=False, limits=_LIMITS)  # HTTPS_PROXY and the like are honoured
 # Loopback never goes through an HTTP proxy from the environment (tests, local fakes, sidecars).
-_DIRECT_OPENER = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
+_DIRECT_CLIENT = httpx.Client(follow_redirects=False, limits=_LIMITS, trust_env=False)
 
 
 def basic_auth(user: str, password: str = "") -> str:
@@ -118,22 +114,15 @@ def request(method: str, url: str, *, headers: Mapping[str, str] | None = None, 
     sent_headers.update(headers or {})
 
     where = _where(url)
-    req = urllib.request.Request(url, data=data, headers=sent_headers, method=method)
-    opener = _DIRECT_OPENER if _is_loopback(url) else _OPENER
+    client = _DIRECT_CLIENT if _is_loopback(url) else _CLIENT
     started = time.monotonic()
     try:
-        with opener.open(req, timeout=timeout) as raw:
-            resp = Response(raw.status, _lower(raw.headers), raw.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            body = exc.read() or b""
-        except (OSError, http.client.HTTPException):
-            body = b""
-        resp = Response(exc.code, _lower(exc.headers), body)
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        # OSError covers URLError, timeouts, refused and reset connections; ValueError a malformed URL.
-        retryable = not isinstance(exc, ValueError)
-        raise ProviderError(f"{method} {where} failed: {_reason(exc)}", retryable=retryable) from None
+        raw = client.request(method, url, content=data, headers=sent_headers, timeout=timeout)
+        resp = Response(raw.status_code, _lower(raw.headers), raw.content)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:  # a malformed URL: no use retrying
+        raise ProviderError(f"{method} {where} failed: {_reason(exc)}", retryable=False) from None
+    except (httpx.HTTPError, OSError) as exc:  # timeouts, refused and reset connections, a lost answer
+        raise ProviderError(f"{method} {where} failed: {_reason(exc)}", retryable=True) from None
     log.debug("%s %s -> %s in %.0f ms", method, where, resp.status, (time.monotonic() - started) * 1000)
     if 200 <= resp.status < 300:
         return resp

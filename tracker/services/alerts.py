@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from ..domain.refusals import Conflict, Invalid, NotFound, Refused
 from ..extensions import db
 from ..models import Alert, utcnow
 from . import fits_id
@@ -94,8 +95,20 @@ def grouped_alerts(now: dt.datetime | None = None) -> dict[str, list[Alert]]:
     return groups
 
 
-class AlertRefused(ValueError):
+class AlertRefused(Refused):
     """An acknowledge or snooze that cannot be done; the message says why."""
+
+
+class AlertInvalid(AlertRefused, Invalid):
+    pass
+
+
+class AlertNotFound(AlertRefused, NotFound):
+    pass
+
+
+class AlertClosed(AlertRefused, Conflict):
+    pass
 
 
 SNOOZE_CHOICES = {"1h": "1 hour", "4h": "4 hours", "tomorrow": "Until tomorrow's opening"}
@@ -116,15 +129,15 @@ def snooze_until(choice: str, now: dt.datetime) -> dt.datetime:
         opening = cal.open_interval(day)[0] if settings.calendar is not None else \
             dt.datetime.combine(day, dt.time(8, 0), tzinfo=settings.shop.tz)
         return opening.astimezone(dt.timezone.utc)
-    raise AlertRefused(f"'{choice}' is not a snooze choice ({', '.join(SNOOZE_CHOICES)})")
+    raise AlertInvalid(f"'{choice}' is not a snooze choice ({', '.join(SNOOZE_CHOICES)})")
 
 
 def _open_alert(alert_id: int) -> Alert:
     alert = db.session.get(Alert, alert_id) if fits_id(alert_id) else None
     if alert is None:
-        raise AlertRefused("There is no such alert.")
+        raise AlertNotFound("There is no such alert.")
     if alert.closed_at is not None:
-        raise AlertRefused("That alert has closed already: what it warned about is over.")
+        raise AlertClosed("That alert has closed already: what it warned about is over.")
     return alert
 
 

@@ -10,6 +10,7 @@ from ..auth import api_role_required, load_api_token
 from ..dbretry import unit_of_work
 from ..domain.intake import InvalidInput, validate_order
 from ..domain.lifecycle import MoveRefused
+from ..domain.refusals import Refused
 from ..domain.proofs import ProofRefused
 from ..extensions import db
 from ..models import utcnow
@@ -45,6 +46,12 @@ def _invalid(exc: InvalidInput):
 @bp.errorhandler(MoveRefused)
 def _refused(exc: MoveRefused):
     return _api_error(ApiError(409, str(exc)))
+
+
+@bp.errorhandler(Refused)
+def _refused_by_kind(exc: Refused):
+    """A service's refusal (domain/refusals.py): its kind gives the status (404, 409, 400)."""
+    return _api_error(ApiError(exc.status, exc.message, exc.field))
 
 
 def json_body(allowed: set[str] | None = None, *, empty_ok: bool = False) -> dict:
@@ -267,12 +274,9 @@ def alerts():
 @bp.post("/alerts/<int:alert_id>/acknowledge")
 @api_role_required("operator")
 def acknowledge_alert(alert_id: int):
-    from ..services.alerts import AlertRefused, acknowledge, alert_json
+    from ..services.alerts import acknowledge, alert_json
 
-    try:
-        alert = acknowledge(alert_id, by=g.actor.name)
-    except AlertRefused as exc:
-        raise ApiError(404 if "no such" in str(exc) else 409, str(exc)) from None
+    alert = acknowledge(alert_id, by=g.actor.name)  # a refusal answers by its kind (_refused_by_kind)
     db.session.commit()
     return jsonify(alert_json(alert))
 
@@ -280,16 +284,13 @@ def acknowledge_alert(alert_id: int):
 @bp.post("/alerts/<int:alert_id>/snooze")
 @api_role_required("operator")
 def snooze_alert(alert_id: int):
-    from ..services.alerts import SNOOZE_CHOICES, AlertRefused, alert_json, snooze
+    from ..services.alerts import SNOOZE_CHOICES, alert_json, snooze
 
     data = json_body({"for"})
     choice = data.get("for")
     if not isinstance(choice, str) or choice not in SNOOZE_CHOICES:
         raise ApiError(400, f"'for' must be one of {', '.join(SNOOZE_CHOICES)}", "for")
-    try:
-        alert = snooze(alert_id, choice, by=g.actor.name)
-    except AlertRefused as exc:
-        raise ApiError(404 if "no such" in str(exc) else 409, str(exc)) from None
+    alert = snooze(alert_id, choice, by=g.actor.name)
     db.session.commit()
     return jsonify(alert_json(alert))
 

@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     if profiler is not None and args.profile == "webhooks":
         profiler.stop()
 
-    from tracker.services.tracking import process_pending_deliveries
+    from tracker.workers.webhooks import process_pending_deliveries
 
     with app.app_context():
         if profiler is not None and args.profile == "apply":

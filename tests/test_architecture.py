@@ -111,7 +111,7 @@ def test_domain_is_pure_no_flask_no_database_nothing_of_the_app():
 
 
 @pytest.mark.parametrize("layer, forbidden", [
-    ("tracker.services", ("tracker.views", "flask_login", "flask_wtf")),  # services take an actor, not a request
+    ("tracker.services", ("tracker.views", "tracker.workers", "flask_login", "flask_wtf")),  # an actor, not a request
     ("tracker.integrations", ("tracker.views", "tracker.services")),
     ("tracker.labels", ("tracker.views", "tracker.services")),
     ("tracker.domain", ("tracker.views", "tracker.services", "tracker.models")),

@@ -108,7 +108,7 @@ def _finish(name: str, error: str | None, spec: JobSpec) -> None:
 def process_webhooks():
     from flask import current_app
 
-    from .services.tracking import process_pending_or_wake
+    from .workers.webhooks import process_pending_or_wake
 
     return process_pending_or_wake(current_app._get_current_object())
 

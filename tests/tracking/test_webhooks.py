@@ -306,7 +306,8 @@ def test_a_delivery_that_fails_is_retried_then_parked_and_spoils_nothing_else(tm
     """One delivery whose applying raises (stored for a provider this version does not know) between two
     good ones of the same batch: the good ones are applied once; the bad one is tried again each round and
     parked after five attempts with the error kept."""
-    from tracker.services.tracking import process_pending_deliveries, store_delivery
+    from tracker.services.tracking import store_delivery
+    from tracker.workers.webhooks import process_pending_deliveries
 
     app = build_app(tmp_path, config={"providers": PROVIDERS}, WEBHOOK_PROCESSING="job")
     good = [json.loads(fixture("easypost_tracker_updated.json")) for _ in range(2)]

@@ -177,7 +177,8 @@ def test_healthz_reports_the_scheduler_heartbeat_and_its_age(app, client):
 
 
 def test_healthz_counts_webhooks_waiting_to_be_processed(app, client):
-    from tracker.services.tracking import process_pending_deliveries, store_delivery
+    from tracker.services.tracking import store_delivery
+    from tracker.workers.webhooks import process_pending_deliveries
 
     t0 = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
     assert client.get("/healthz").get_json()["webhooks"] == {"pending": 0, "oldest_pending_at": None}

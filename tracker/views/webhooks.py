@@ -19,7 +19,8 @@ from werkzeug.wrappers import Request as BareRequest
 from ..errors import MESSAGES
 from ..extensions import csrf, db, limiter
 from ..security import HSTS, webhook_retry_after
-from ..services.tracking import MARKETPLACE_WEBHOOKS, WebhookRefused, process_after_commit, receive_webhook
+from ..services.tracking import MARKETPLACE_WEBHOOKS, WebhookRefused, receive_webhook
+from ..workers.webhooks import process_after_commit
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 PREFIX = "/webhooks/"

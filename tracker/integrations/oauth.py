@@ -1,4 +1,8 @@
-"""OAuth 2 client-credentials tokens, cached in memory until shortly before they expire.
+"""OAuth 2 bearer tokens, in one place: `with_bearer` makes a call with the token in use and, when the
+provider says the token is no good (401), renews it once and tries again, whoever hands tokens out: the
+client-credentials cache below (UPS, FedEx, USPS) or Etsy's store of user-granted, rotating tokens
+(integrations/marketplaces/etsy.py). Client-credentials tokens are cached in memory until shortly before
+they expire.
 
 UPS, FedEx and USPS hand out bearer tokens that live for hours; asking for a new one on every tracking
 call would double the requests and trip their rate limits. The cache is keyed by
@@ -13,7 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Hashable
+from typing import Callable, Hashable, TypeVar
+
+from .http import ProviderError
+
+T = TypeVar("T")
 
 MAX_MARGIN_SECONDS = 60.0    # refresh this long before expiry (or 10% of the lifetime, if shorter)
 DEFAULT_LIFETIME = 600.0     # when a token answer has no usable expires_in
@@ -64,6 +72,29 @@ class TokenCache:
             if lock is None:
                 lock = self._key_locks[key] = threading.Lock()
             return lock
+
+
+def is_401(exc: ProviderError) -> bool:
+    return exc.status == 401
+
+
+def with_bearer(current: Callable[[], str], renew: Callable[[str], str], call: Callable[[str], T], *,
+                renews_on: Callable[[ProviderError], bool] = is_401,
+                explain: Callable[[ProviderError], ProviderError] = lambda exc: exc) -> T:
+    """call(token) with current(); when its refusal `renews_on` (a 401: revoked, or expired early), one
+    token from renew(refused token) and one more try. A refusal of the second try, or one that renewing
+    cannot help, is raised as explain(error); renew()'s own errors as they are."""
+    token = current()
+    try:
+        return call(token)
+    except ProviderError as exc:
+        if not renews_on(exc):
+            raise explain(exc) from None
+    token = renew(token)
+    try:
+        return call(token)
+    except ProviderError as exc:
+        raise explain(exc) from None
 
 
 def _lifetime(expires_in) -> float:

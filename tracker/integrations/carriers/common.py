@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from ..http import ProviderError, Response
 from ..jsontext import storable
-from ..oauth import TOKENS
+from ..oauth import TOKENS, with_bearer
 
 T = TypeVar("T")
 
@@ -307,14 +307,12 @@ def with_token(provider: str, config: Mapping, default_base: str,
     """call(token) with a cached OAuth token. A 401 on a cached token (revoked, or expired early) gets
     one fresh token and one more try; a second 401 is the caller's to see."""
     key = (provider, base_url(config, default_base), text(config.get("client_id")))
-    token = TOKENS.token(key, fetch_token)
-    try:
-        return call(token)
-    except ProviderError as exc:
-        if exc.status != 401:
-            raise
-        TOKENS.invalidate(key, token)
-    return call(TOKENS.token(key, fetch_token))
+
+    def renew(refused: str) -> str:
+        TOKENS.invalidate(key, refused)
+        return TOKENS.token(key, fetch_token)
+
+    return with_bearer(lambda: TOKENS.token(key, fetch_token), renew, call)
 
 
 def token_from(resp: Response, provider: str) -> tuple[str, float | None]:

@@ -51,6 +51,7 @@ from ...domain.intake import EMAIL_RE, ItemDraft, OrderDraft
 from ...domain.marketplace import pick_method
 from ..carriers.common import text
 from ..http import ProviderError, Response, request
+from ..oauth import with_bearer
 
 NAME = "etsy"
 DEFAULT_BASE_URL = "https://openapi.etsy.com"
@@ -222,19 +223,13 @@ def _about_the_key(exc: ProviderError) -> bool:
 
 def _authed(cfg: EtsyConfig, store: TokenStore, method: str, url: str, **kwargs) -> Response:
     """One call with the bearer token; a 401 about the token (expired, revoked) renews it once and tries again."""
-    token = store.current(cfg).access_token
-    try:
+    def call(token: str) -> Response:
         return request(method, url, headers={"x-api-key": cfg.api_key_header, "Authorization": f"Bearer {token}"},
                        **kwargs)
-    except ProviderError as exc:
-        if exc.status != 401 or _about_the_key(exc):
-            raise _explained(exc, cfg)
-    token = store.refresh(cfg, token)
-    try:
-        return request(method, url, headers={"x-api-key": cfg.api_key_header, "Authorization": f"Bearer {token}"},
-                       **kwargs)
-    except ProviderError as exc:
-        raise _explained(exc, cfg)
+
+    return with_bearer(lambda: store.current(cfg).access_token, lambda refused: store.refresh(cfg, refused), call,
+                       renews_on=lambda exc: exc.status == 401 and not _about_the_key(exc),
+                       explain=lambda exc: _explained(exc, cfg))
 
 
 def _explained(exc: ProviderError, cfg: EtsyConfig) -> ProviderError:

@@ -52,7 +52,7 @@ def import_amazon_command(file: Path, dry_run: bool):
     """Imports Amazon's Unshipped Orders report (tab-separated, from Seller Central > Orders > Order
     Reports). Each bad row is reported with its line number; importing the same report again creates
     nothing new."""
-    from .services.amazon import ImportRefused, exit_code, run_import, store_report
+    from .services.amazon import ReportRefused, exit_code, run_import, store_report
     from .services.orders import Actor
 
     actor = Actor("cli", None)
@@ -66,7 +66,7 @@ def import_amazon_command(file: Path, dry_run: bool):
         sys.exit(EXIT_UNREADABLE)
     try:
         run = store_report(content, file.name, actor=actor, dry_run=dry_run)
-    except ImportRefused as exc:
+    except ReportRefused as exc:
         click.echo(f"Error: {file}: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
     db.session.commit()  # kept as it arrived before it is read

@@ -162,7 +162,7 @@ def test_bad_rows_are_named_by_line_and_their_order_is_left_out_whole(app):
 def test_a_file_that_is_not_a_report_is_refused_with_a_reason(app, content, message):
     with app.app_context():
         if not content:
-            with pytest.raises(amazon.ImportRefused, match=message):
+            with pytest.raises(amazon.ReportRefused, match=message):
                 import_text(content)
             return
         result = import_text(content)

@@ -24,6 +24,7 @@ from typing import Iterable
 from sqlalchemy import func, select
 
 from ..domain.lifecycle import CANCELLED
+from ..domain.refusals import Invalid
 from ..extensions import db
 from ..integrations.marketplaces import amazon as report
 from ..models import ImportRun, Order, Shipment, utcnow
@@ -37,8 +38,9 @@ COVERED_PREFIX = "amazon-covered:"  # a later parcel of an order already confirm
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
-class ImportRefused(ValueError):
-    """The file cannot be taken at all (empty, too large)."""
+class ReportRefused(Invalid):
+    """The report file cannot be taken at all (empty, too large). (services/csv_import.py's ReportRefused
+    is the CSV import's own.)"""
 
 
 # -- import ------------------------------------------------------------------------------------------
@@ -46,9 +48,9 @@ class ImportRefused(ValueError):
 def store_report(data: bytes, filename: str, *, actor: Actor, dry_run: bool) -> ImportRun:
     """Keeps the uploaded file as it arrived; the caller commits before run_import reads it."""
     if not data:
-        raise ImportRefused("the file is empty")
+        raise ReportRefused("the file is empty")
     if len(data) > MAX_FILE_BYTES:
-        raise ImportRefused(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        raise ReportRefused(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     run = ImportRun(kind="amazon", filename=(filename or "report.txt")[-255:], content=data, dry_run=dry_run,
                     created_by=actor.name, created_at=utcnow())
     db.session.add(run)

@@ -65,7 +65,7 @@ def amazon_import():
     data = upload.read()
     try:
         run = amazon.store_report(data, upload.filename, actor=page_actor(), dry_run=dry_run)
-    except amazon.ImportRefused as exc:
+    except amazon.ReportRefused as exc:
         flash(f"{upload.filename}: {exc}.", "error")
         return _page(status=400)
     db.session.commit()  # kept as it arrived before it is read

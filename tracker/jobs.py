@@ -122,7 +122,7 @@ def poll_carriers():
 
 @register("outbox", 10, "sends queued messages to the outside world (tracker registrations, later mail)")
 def outbox():
-    from .services.outbox import process_outbox
+    from .workers.outbox import process_outbox
 
     return process_outbox()
 

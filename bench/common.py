@@ -258,3 +258,23 @@ def settle(c: Client, seconds: float = 600) -> None:
 
 
 SWEEPS = ("stall-sweep", "risk-sweep", "end-of-day", "carrier-alerts", "delay-notices")
+
+
+def seeded_app(overrides: dict, active: int = 500, history: int = 2000):
+    """An in-process app on a fresh database (the PostgreSQL one named by TRACKER_DATABASE_URL is wiped),
+    migrated and seeded with `active` jobs over `history` orders, for the in-process benchmarks."""
+    from flask_migrate import upgrade
+
+    from tracker import create_app
+    from tracker.extensions import db
+
+    from .seed import seed
+
+    app = create_app(overrides)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(db.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        upgrade()
+        seed(active, history)
+    return app

@@ -72,20 +72,13 @@ def main(argv=None) -> int:
                        "EASYPOST_WEBHOOK_SECRET": WEBHOOK_SECRET, "TRACKER_CONFIG": str(bench_config(tmp))})
     if args.database_url:
         os.environ["TRACKER_DATABASE_URL"] = args.database_url
-    from flask_migrate import upgrade
-
-    from tracker import create_app
     from tracker.extensions import db
 
-    from .seed import add_orders, seed
+    from .common import seeded_app
+    from .seed import add_orders
 
-    app = create_app({"WEBHOOK_PROCESSING": "job", "RATELIMIT_ENABLED": False})
+    app = seeded_app({"WEBHOOK_PROCESSING": "job", "RATELIMIT_ENABLED": False})
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(db.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            db.session.commit()
-        upgrade()
-        seed(500, 2000)
         codes = add_orders(args.n + 20)
         counter = Statements(db.engine)
         dialect = db.engine.dialect.name

@@ -47,21 +47,14 @@ def export_part(database_url: str | None) -> None:
     os.environ["TRACKER_INSTANCE_PATH"] = tmp
     if database_url:
         os.environ["TRACKER_DATABASE_URL"] = database_url
-    from flask_migrate import upgrade
-
-    from tracker import create_app
     from tracker.extensions import db
     from tracker.services import export
 
-    from .seed import add_orders, seed
+    from .common import seeded_app
+    from .seed import add_orders
 
-    app = create_app({"RATELIMIT_ENABLED": False})
+    app = seeded_app({"RATELIMIT_ENABLED": False})
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(db.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            db.session.commit()
-        upgrade()
-        seed(500, 2000)
         with export.snapshot() as conn:
             stream = export.json_chunks(conn)
             next(stream)

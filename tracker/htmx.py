@@ -9,8 +9,7 @@ from flask import render_template, request
 
 def is_htmx(target: str | None = None) -> bool:
     """An HTMX request (aimed at the element `target`, when given)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and (target is None or htmx.target == target)
+    return bool(request.htmx) and (target is None or request.htmx.target == target)
 
 
 def fragment(template: str, /, **context) -> str:

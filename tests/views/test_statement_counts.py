@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import event
 
-from tests.conftest import login
+from tests.conftest import Api, api_token, build_app, closing, login
 from tests.factories import make_order
 from tracker.extensions import db
 from tracker.models import Alert, Shipment, TrackingEvent, utcnow
@@ -62,39 +62,41 @@ def _count_page(app, client, url: str) -> int:
     return len(st.seen)
 
 
-def test_the_order_page_costs_the_same_with_2_or_20_parcels(tmp_path):
-    from tests.conftest import build_app, closing
-
+def _with_2_and_20(tmp_path, role: str, measure) -> dict:
+    """measure(app, client, rows) on an app of its own with 2 rows, then with 20."""
     seen = {}
     for rows in (2, 20):
         app = build_app(tmp_path / str(rows))
         for _ in closing(app):
-            client = login(app.test_client(), "manager")
-            with app.app_context():
-                order = make_order(commit=False)
-                db.session.flush()
-                _parcels(order, rows)
-                db.session.commit()
-                code = order.code
-            seen[rows] = _count_page(app, client, f"/orders/{code}")
+            seen[rows] = measure(app, login(app.test_client(), role), rows)
+    return seen
+
+
+def test_the_order_page_costs_the_same_with_2_or_20_parcels(tmp_path):
+    def measure(app, client, rows):
+        with app.app_context():
+            order = make_order(commit=False)
+            db.session.flush()
+            _parcels(order, rows)
+            db.session.commit()
+            code = order.code
+        return _count_page(app, client, f"/orders/{code}")
+
+    seen = _with_2_and_20(tmp_path, "manager", measure)
     assert seen[2] == seen[20], seen
 
 
 def test_the_alerts_page_and_api_cost_the_same_with_2_or_20_alerts(tmp_path):
-    from tests.conftest import Api, api_token, build_app, closing
-
-    seen = {}
-    for rows in (2, 20):
-        app = build_app(tmp_path / str(rows))
-        for _ in closing(app):
-            client = login(app.test_client(), "operator")
-            with app.app_context():
-                _alerts(rows)
-                db.session.commit()
-            page = _count_page(app, client, "/alerts")
-            api = Api(app.test_client(), api_token(app, "operator"))
+    def measure(app, client, rows):
+        with app.app_context():
+            _alerts(rows)
+            db.session.commit()
+        page = _count_page(app, client, "/alerts")
+        api = Api(app.test_client(), api_token(app, "operator"))
+        assert len(api.get("/api/alerts").json["alerts"]) == rows
+        with Statements(app) as st:
             assert len(api.get("/api/alerts").json["alerts"]) == rows
-            with Statements(app) as st:
-                assert len(api.get("/api/alerts").json["alerts"]) == rows
-            seen[rows] = (page, len(st.seen))
+        return page, len(st.seen)
+
+    seen = _with_2_and_20(tmp_path, "operator", measure)
     assert seen[2] == seen[20], seen

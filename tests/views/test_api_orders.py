@@ -439,6 +439,8 @@ BAD_ADVANCE = [
     ("to is a list", {"to": ["qc"]}, "to"),
     ("note is a number", {"note": 12}, "note"),
     ("note is too long", {"note": "n" * 2001}, "note"),
+    ("note has a lone surrogate", {"note": "\ud800"}, "note"),
+    ("note has a NUL", {"note": "a\x00b"}, "note"),
     ("job_id is a number", {"job_id": 1}, "job_id"),
     ("unknown field", {"stage": "qc"}, "stage"),
     ("unknown field beside good ones", {"to": "preproduction", "force": True}, "force"),
@@ -491,7 +493,8 @@ def test_cancel_needs_a_manager_token(api, counts):
     assert api.get(f"/api/orders/{order['order_id']}").get_json()["stage"] == "received"
 
 
-@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}, {"reason": None}])
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}, {"reason": None},
+                                  {"reason": "\ud800"}, {"reason": "a\x00b"}])  # found by fuzzing: a 500
 def test_cancel_needs_a_reason(api, manager_api, counts, body):
     order = create_via_api(api)
     before = counts()

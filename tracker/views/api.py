@@ -11,6 +11,7 @@ from ..dbretry import unit_of_work
 from ..domain.intake import InvalidInput, validate_order
 from ..domain.lifecycle import MoveRefused
 from ..domain.refusals import Refused
+from ..integrations.jsontext import storable
 from ..domain.proofs import ProofRefused
 from ..extensions import db
 from ..models import utcnow
@@ -86,6 +87,8 @@ def _optional_text(data: dict, key: str, max_len: int = 2000) -> str | None:
         raise ApiError(400, f"'{key}' must be text", key)
     if len(value) > max_len:
         raise ApiError(400, f"'{key}' is too long (at most {max_len} characters)", key)
+    if storable(value) != value:  # a NUL or a lone surrogate: no database column holds it
+        raise ApiError(400, f"'{key}' has characters no text can hold (a NUL or a broken character)", key)
     return value
 
 

@@ -90,6 +90,9 @@ def main(argv=None) -> int:
     except OSError as exc:
         sys.exit(f"Inktrail cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     scheduler = start_scheduler(app, standby=True)
+    from tracker.workers.checkpoint import start_checkpointer
+
+    checkpointer = start_checkpointer(app)  # SQLite: the log's checkpoints off the requests' path
     _settle_the_heap()
     print(f"Inktrail is serving at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
     try:
@@ -99,6 +102,8 @@ def main(argv=None) -> int:
     finally:
         server.close()
         scheduler.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
         print("Inktrail stopped.")
     return 0
 

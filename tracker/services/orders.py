@@ -159,7 +159,7 @@ def _set_statement(table_name: str, columns: tuple[str, ...]):
 def _write_sets(session) -> None:
     updates = session.info.pop(PENDING_SETS, None)
     for (table_name, columns), rows in (updates or {}).items():
-        session.execute(_set_statement(table_name, columns), list(rows.values()))
+        session.connection().execute(_set_statement(table_name, columns), list(rows.values()))
 
 
 def write_trail(session=None) -> None:
@@ -169,7 +169,7 @@ def write_trail(session=None) -> None:
     rows = session.info.pop(PENDING_EVENTS, None)
     if rows:
         # executemany: one statement, compiled once (a list in .values() is compiled anew each time)
-        session.execute(_INSERT_EVENT, [r._asdict() for r in rows])
+        session.connection().execute(_INSERT_EVENT, [r._asdict() for r in rows])
     stays.write(session)
 
 

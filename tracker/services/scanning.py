@@ -162,7 +162,7 @@ def _store_outcome(result: _Outcome, values: dict) -> Scan:
     """Writes what the scan came to (one UPDATE of its row) and returns the row as the session's own
     (persistent, loaded: nothing to read back, nothing to flush)."""
     outcome = {c: getattr(result, c) for c in _OUTCOME}
-    db.session.execute(_UPDATE_OUTCOME, {"_id": result.id, **outcome})
+    db.session.connection().execute(_UPDATE_OUTCOME, {"_id": result.id, **outcome})
     scan = Scan(id=result.id, **{**values, **outcome})
     make_transient_to_detached(scan)
     db.session.add(scan)
@@ -179,14 +179,15 @@ def _may_refuse_after_writing(station: Station, read, action: str) -> bool:
 
 
 # The station's scan before this one: the columns the double-scan check reads, not an ORM object.
-_PREVIOUS_SCAN = (select(Scan.kind, Scan.action, Scan.undone_at, Scan.outcome, Scan.code, Scan.received_at,
-                         Scan.order_id, Scan.job_id, Scan.from_stage, Scan.to_stage)
-                  .where(Scan.station == bindparam("station"), Scan.id < bindparam("id"))
-                  .order_by(Scan.id.desc()).limit(1))
+_s = Scan.__table__
+_PREVIOUS_SCAN = (select(_s.c.kind, _s.c.action, _s.c.undone_at, _s.c.outcome, _s.c.code, _s.c.received_at,
+                         _s.c.order_id, _s.c.job_id, _s.c.from_stage, _s.c.to_stage)
+                  .where(_s.c.station == bindparam("station"), _s.c.id < bindparam("id"))
+                  .order_by(_s.c.id.desc()).limit(1))
 
 
 def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: dict) -> bool:
-    previous = db.session.execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
+    previous = db.session.connection().execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
     # The same action (a QC fail right after a pass is a second decision, not a double trigger), on a

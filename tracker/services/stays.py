@@ -86,7 +86,7 @@ def _ledger(session, order: Order, job: Job | None) -> _Ledger:
         ledger.book.jobs.update(jobs)
         return ledger
     open_stays = [_Stay(r.order_id, r.job_id, r.stage, r.entered_at, r.scan_id, r.method, id=r.id, stored=True)
-                  for r in session.execute(_OPEN_STAYS, {"order_id": order.id})]
+                  for r in session.connection().execute(_OPEN_STAYS, {"order_id": order.id})]
     ledger = ledgers[order.id] = _Ledger(order.id, jobs, open_stays)
     return ledger
 
@@ -130,12 +130,13 @@ def write(session=None) -> None:
                 by_subject.append({"_order_id": stay.order_id, "_job_id": stay.job_id, **ended})
         begun.extend(ledger.begun)
         ledger.begun, ledger.ended = [], []
+    conn = session.connection() if by_id or by_subject or begun else None
     if by_id:
-        session.execute(_END_BY_ID, by_id)
+        conn.execute(_END_BY_ID, by_id)
     if by_subject:
-        session.execute(_END_BY_SUBJECT, by_subject)
+        conn.execute(_END_BY_SUBJECT, by_subject)
     if begun:
-        session.execute(_INSERT, [stay.row() for stay in begun])
+        conn.execute(_INSERT, [stay.row() for stay in begun])
         for stay in begun:
             stay.stored = True
 

@@ -78,6 +78,9 @@ def main(argv=None) -> int:
     from .seed import add_orders
 
     app = seeded_app({"WEBHOOK_PROCESSING": "job", "RATELIMIT_ENABLED": False})
+    from tracker.workers.checkpoint import start_checkpointer
+
+    start_checkpointer(app)  # as the serving process does (app.py): SQLite's checkpoints in their own thread
     with app.app_context():
         codes = add_orders(args.n + 20)
         counter = Statements(db.engine)

@@ -146,3 +146,28 @@ def test_a_token_checked_once_still_belongs_to_its_own_session_only(sec_app):
     resp = alice.post("/scan/art-desk", json={**scan, "scan_id": "csrf-check-0003"},
                       headers={"X-CSRFToken": alice.csrf_token[:-2] + "xx"})
     assert resp.status_code == 400 and CSRF_MESSAGE in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+def test_a_body_that_is_not_a_form_is_checked_by_its_header_only(sec_app, content_type):
+    """security: a request without form fields (JSON, plain text, no body type) is checked by its X-CSRFToken
+    header (extensions.CSRF reads no form for it); a token placed in such a body is not a token."""
+    client = login(sec_app.test_client(), "operator", "carol")
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = f'{{"code": "NOPE1", "scan_id": "csrf-body-0001", "csrf_token": "{client.csrf_token}"}}'
+    resp = client.post("/scan/art-desk", data=body, headers=headers)
+    assert resp.status_code == 400 and CSRF_MESSAGE in resp.get_data(as_text=True)
+    resp = client.post("/scan/art-desk", data=body, headers={**headers, "X-CSRFToken": client.csrf_token})
+    assert resp.status_code != 400 or CSRF_MESSAGE not in resp.get_data(as_text=True)
+
+
+def test_a_form_post_still_reads_its_field_first(sec_app):
+    """A form's csrf_token field still counts (and wins over a forged header), as Flask-WTF has it."""
+    client = login(sec_app.test_client(), "operator", "dave")
+    resp = client.post("/scan/art-desk", data={"csrf_token": client.csrf_token, "code": "NOPE1"},
+                       headers={"X-CSRFToken": "forged"})
+    assert CSRF_MESSAGE not in resp.get_data(as_text=True)
+    resp = client.post("/scan/art-desk", data={"code": "NOPE1"}, headers={"X-CSRFToken": client.csrf_token})
+    assert CSRF_MESSAGE not in resp.get_data(as_text=True)  # a form without the field: the header is read
+    resp = client.post("/scan/art-desk", data={"code": "NOPE1"})
+    assert resp.status_code == 400 and CSRF_MESSAGE in resp.get_data(as_text=True)

@@ -98,3 +98,39 @@ def test_the_stage_stays_migration_fills_them_from_the_events(tmp_path, empty_da
         assert stays() == before
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_scan_refusal_migration_gives_stored_refusals_their_kind(tmp_path, empty_database_url):
+    """0016 adds scans.refusal; a refused scan stored before it gets "unknown" (its code had no known shape,
+    or its message said "Unknown code") or "rules", a taken scan none: the scan's answer on a replay reads
+    it (422 or 409), no longer the message's words."""
+    from flask_migrate import downgrade
+
+    from tests.factories import make_order
+    from tracker.models import Scan, utcnow
+
+    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "TRACKER_CONFIG_PATH": TEST_CONFIG,
+                      "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade()
+        order_id = make_order().id
+        db.session.remove()
+        downgrade(revision="0015_proofs")
+        assert "refusal" not in {c["name"] for c in inspect(db.engine).get_columns("scans")}
+        rows = [("s-unknown-shape", "unknown", False, "Unknown code 'XYZZY'"),
+                ("s-no-such-job", "job", False, "Unknown code A9999A: no such job"),
+                ("s-rules", "job", False, "A1001A is in Received; Artwork comes next"),
+                ("s-moved", "job", True, "A1001A → Artwork")]
+        with db.engine.begin() as conn:
+            for uid, kind, ok, message in rows:
+                conn.execute(text("INSERT INTO scans (uid, station, code, kind, action, source, received_at, ok, "
+                                  "outcome, message, order_id) VALUES (:uid, 'art-desk', 'X', :kind, 'move', 'scan', "
+                                  ":at, :ok, :outcome, :message, :order_id)"),
+                             {"uid": uid, "kind": kind, "ok": ok, "outcome": "moved" if ok else "refused",
+                              "message": message, "at": utcnow().replace(tzinfo=None), "order_id": order_id})
+        upgrade()
+        kinds = {s.uid: s.refusal for s in db.session.scalars(db.select(Scan))}
+        assert kinds == {"s-unknown-shape": "unknown", "s-no-such-job": "unknown", "s-rules": "rules",
+                         "s-moved": None}
+        db.session.remove()
+        db.engine.dispose()

@@ -278,6 +278,8 @@ class Scan(db.Model):
     scanned_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # the tablet's clock
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome: Mapped[str] = mapped_column(String(20), default="refused")  # moved, duplicate, info, refused
+    # A refused scan's kind: "unknown" (a code nothing has: 422) or "rules" (the rules said no: 409)
+    refusal: Mapped[Optional[str]] = mapped_column(String(12))
     message: Mapped[str] = mapped_column(Text, default="")
     order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"), index=True)
     job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id"))

@@ -288,8 +288,14 @@ def test_unusable_scan_requests_store_nothing(ctx, kwargs, field, status):
 
 
 def test_an_unknown_station_names_the_known_ones(ctx):
-    with pytest.raises(ScanInputError, match="art-desk, press-1, qc-1, pack-1"):
+    from tracker.domain.refusals import Invalid, NotFound
+
+    with pytest.raises(ScanInputError, match="art-desk, press-1, qc-1, pack-1") as info:
         record_scan("press-9", "A1001A", actor=OPERATOR)
+    assert isinstance(info.value, NotFound)  # the refusal family's kind gives the status, in every surface
+    with pytest.raises(ScanInputError) as info:
+        record_scan("press-1", "", actor=OPERATOR)
+    assert isinstance(info.value, Invalid) and not isinstance(info.value, NotFound)
 
 
 def test_a_very_long_operator_name_from_a_token_is_cut_to_fit(ctx):

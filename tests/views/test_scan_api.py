@@ -126,6 +126,30 @@ def test_a_replayed_refusal_is_the_same_refusal(app, api, order):
     assert again["error"] == first["error"] and again["replayed"] is True
 
 
+@pytest.mark.parametrize("code,status,refusal", [("A9999A", 422, "unknown"), ("XYZZY", 422, "unknown"),
+                                                 ("A1001B", 409, "rules")])
+def test_a_refusals_status_is_its_stored_kind_on_a_replay_too(app, api, order, code, status, refusal):
+    """The status comes from the kind of refusal stored with the scan (scans.refusal), not from its words:
+    the replay answers the same status from the row alone."""
+    from tracker.models import Scan
+
+    first = refused(post_scan(api, station="press-1", code=code, scan_id=f"kind-{code}"), status)
+    with app.app_context():
+        assert db.session.scalar(db.select(Scan.refusal).where(Scan.uid == f"kind-{code}")) == refusal
+        db.session.execute(db.update(Scan).where(Scan.uid == f"kind-{code}").values(message="reworded"))
+        db.session.commit()
+    again = refused(post_scan(api, station="press-1", code=code, scan_id=f"kind-{code}"), status)
+    assert again["error"] == "reworded" and again["replayed"] is True and first["replayed"] is False
+
+
+def test_a_taken_scan_has_no_refusal(app, api, order):
+    from tracker.models import Scan
+
+    post_scan(api, station="art-desk", code="A1001A", scan_id="kind-taken")
+    with app.app_context():
+        assert db.session.scalar(db.select(Scan.refusal).where(Scan.uid == "kind-taken")) is None
+
+
 def test_a_flood_of_replays(app, api):
     """50 scans, each sent 3 times: first in order, then the resends shuffled (a tablet on bad wifi)."""
     with app.app_context():

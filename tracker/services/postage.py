@@ -569,7 +569,8 @@ def buy_at_ship_out(scan_uid: str, *, actor: Actor) -> tuple[object, int]:
     except PostageProblem as exc:
         db.session.rollback()
         scan = db.session.scalar(select(Scan).where(Scan.uid == scan_uid))
-        scan.ok, scan.outcome, scan.message = False, "refused", f"{code}: no label bought: {exc.message}"[:500]
+        scan.ok, scan.outcome, scan.refusal = False, "refused", "rules"
+        scan.message = f"{code}: no label bought: {exc.message}"[:500]
         db.session.commit()
         return scan, exc.status if exc.status < 500 else 502
     row = bought.purchase

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..domain import scanning as rules
 from ..domain.carriers import CARRIER_NAMES, detect_carrier, label_tracking_number, looks_like_tracking
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused, sentence
+from ..domain.refusals import Invalid, NotFound, Refused
 from ..extensions import db
 from ..models import Batch, Event, Job, LabelPurchase, Order, Scan, Shipment, StationState, User, utcnow
 from ..settings import Station, current_settings
@@ -20,16 +21,33 @@ from .orders import Actor
 from .rows import insert_new
 
 
-class ScanInputError(ValueError):
-    """The scan request itself is unusable (unknown station, empty code): nothing is stored."""
+class ScanInputError(Refused):
+    """The scan request itself is unusable: nothing is stored. Its kind gives the status (BadScan 400,
+    NoSuchStation and NoSuchScan 404)."""
 
-    def __init__(self, message: str, field: str | None = None, status: int = 400):
-        super().__init__(message)
-        self.message, self.field, self.status = message, field, status
+
+class BadScan(ScanInputError, Invalid):
+    """An empty or unreadable code, a bad scan ID, action, reason or operator."""
+
+
+class NoSuchStation(ScanInputError, NotFound):
+    pass
+
+
+class NoSuchScan(ScanInputError, NotFound):
+    pass
 
 
 class _Refused(Exception):
-    pass
+    """The rules (or the station) said no to this scan: a 409, stored as the scan's refusal "rules"."""
+
+    refusal = "rules"
+
+
+class _UnknownCode(_Refused):
+    """A code nothing has (no such job, order, batch or tracking link): a 422, stored as "unknown"."""
+
+    refusal = "unknown"
 
 
 def scan_json(scan: _Outcome, *, replayed: bool = False) -> dict:
@@ -61,7 +79,7 @@ def station_or_error(key: str) -> Station:
     station = current_settings().stations.get((key or "").strip())
     if station is None:
         known = ", ".join(current_settings().stations) or "none configured"
-        raise ScanInputError(f"there is no station {key!r} (stations: {known})", "station", 404)
+        raise NoSuchStation(f"there is no station {key!r} (stations: {known})", "station")
     return station
 
 
@@ -88,26 +106,27 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
     scan untouched, so a tablet that resends after a dropped connection never moves anything twice."""
     station = station_or_error(station_key)
     if not isinstance(code, str) or not code.strip():
-        raise ScanInputError("the scan has no code", "code")
+        raise BadScan("the scan has no code", "code")
     if len(code) > 200:
-        raise ScanInputError("the scanned code is too long (200 characters at most)", "code")
+        raise BadScan("the scanned code is too long (200 characters at most)", "code")
     if not _storable(code):
-        raise ScanInputError("the scanned code has characters no label carries (a NUL or a broken character)",
+        raise BadScan("the scanned code has characters no label carries (a NUL or a broken character)",
                              "code")
     if action not in ("move", "qc_fail"):
-        raise ScanInputError(f"unknown action {action!r} (move or qc_fail)", "action")
+        raise BadScan(f"unknown action {action!r} (move or qc_fail)", "action")
     if operator is not None and (not isinstance(operator, str) or len(operator) > 80 or not _storable(operator)):
-        raise ScanInputError("operator must be a name of at most 80 characters", "operator")
+        raise BadScan("operator must be a name of at most 80 characters", "operator")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 200 or not _storable(reason)):
-        raise ScanInputError("reason must be one of the shop's QC fail reasons (200 characters at most)", "reason")
+        raise BadScan("reason must be one of the shop's QC fail reasons (200 characters at most)", "reason")
     if uid is not None and not rules.valid_uid(uid):
-        raise ScanInputError("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
+        raise BadScan("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
     cfg = _scanning_settings()
     read = rules.read_code(code, badge_prefix=cfg["badge_prefix"], batch_prefix=cfg["batch_prefix"])
     now = utcnow()
     values = dict(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
                   action=action, operator=(operator or actor.name or "")[:80] or None, source=source,
-                  received_at=now, scanned_at=scanned_at, ok=False, outcome="refused", message="", order_id=None,
+                  received_at=now, scanned_at=scanned_at, ok=False, outcome="refused", refusal=None, message="",
+                  order_id=None,
                   job_id=None, from_stage=None, to_stage=None, undone_at=None)
     # One statement stores the scan unless its ID is stored already (a replay, or the same scan sent twice
     # at once: the other request's row wins and this one answers it). It is a plain INSERT in the request's
@@ -132,11 +151,11 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
                        reason=reason)
         except (MoveRefused, _Refused) as exc:
             # The refusal still names the order and job it was about, so the operator sees which one it was.
-            result.refused(sentence(str(exc)), read.kind)
+            result.refused(sentence(str(exc)), read.kind, getattr(exc, "refusal", _Refused.refusal))
     return _store_outcome(result, values), False
 
 
-_OUTCOME = ("kind", "operator", "ok", "outcome", "message", "order_id", "job_id", "from_stage", "to_stage")
+_OUTCOME = ("kind", "operator", "ok", "outcome", "refusal", "message", "order_id", "job_id", "from_stage", "to_stage")
 _UPDATE_OUTCOME = (update(Scan.__table__).where(Scan.__table__.c.id == bindparam("_id"))
                    .values({c: bindparam(c) for c in _OUTCOME}))
 
@@ -148,12 +167,12 @@ class _Outcome:
     def __init__(self, scan_id: int, values: dict):
         self.id, self.station, self.action = scan_id, values["station"], values["action"]
         self.kind, self.operator = values["kind"], values["operator"]
-        self.ok, self.outcome, self.message = False, "refused", ""
+        self.ok, self.outcome, self.message, self.refusal = False, "refused", "", None
         self.order_id = self.job_id = self.from_stage = self.to_stage = None
         self._aimed = (None, None)
 
-    def refused(self, message: str, kind: str) -> None:
-        self.ok, self.outcome, self.message, self.kind = False, "refused", message, kind
+    def refused(self, message: str, kind: str, refusal: str) -> None:
+        self.ok, self.outcome, self.message, self.kind, self.refusal = False, "refused", message, kind, refusal
         self.from_stage = self.to_stage = None
         self.order_id, self.job_id = self._aimed
 
@@ -212,7 +231,7 @@ def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: dict) -> bool
 def _apply(scan: _Outcome, station: Station, read, *, actor: Actor, action: str, reason: str | None) -> None:
     lc = current_settings().lifecycle
     if read.kind == "unknown":
-        raise _Refused(f"unknown code {read.value!r}" if read.value else "unknown code")
+        raise _UnknownCode(f"unknown code {read.value!r}" if read.value else "unknown code")
     if read.kind == "badge":
         user = db.session.scalar(select(User).where(func.upper(User.username) == read.value, User.active.is_(True)))
         if user is None:
@@ -378,7 +397,7 @@ def _lookup(read) -> tuple[Order, Job | None]:
     if read.kind == "token":
         order = db.session.scalar(select(Order).where(Order.public_token == read.value))
         if order is None:
-            raise _Refused("unknown code (a tracking link no order has)")
+            raise _UnknownCode("unknown code (a tracking link no order has)")
         _lock(order)
         return order, None
     if read.kind == "job":
@@ -386,11 +405,11 @@ def _lookup(read) -> tuple[Order, Job | None]:
         order = next(iter(locked.values()), None)
         job = next((j for j in order.jobs if j.code == read.value), None) if order is not None else None
         if job is None:
-            raise _Refused(f"unknown code {read.value}: no such job")
+            raise _UnknownCode(f"unknown code {read.value}: no such job")
         return order, job
     locked = _lock_one("order", read.value)
     if not locked:
-        raise _Refused(f"unknown code {read.value}: no such order")
+        raise _UnknownCode(f"unknown code {read.value}: no such order")
     return next(iter(locked.values())), None
 
 
@@ -398,7 +417,7 @@ def _move_batch(scan: _Outcome, station: Station, code: str, actor: Actor) -> No
     lc = current_settings().lifecycle
     batch = db.session.scalar(select(Batch).where(Batch.code == code))
     if batch is None:
-        raise _Refused(f"unknown code {code}: no such batch")
+        raise _UnknownCode(f"unknown code {code}: no such batch")
     target = station.moves_to
     if lc.get(target).scope == "order":
         raise _Refused(f"a batch is scanned at a production station, not at {lc.label(target)}")
@@ -530,13 +549,13 @@ def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
     if not isinstance(uid, str) or not rules.valid_uid(uid):
         # Every stored scan ID has this shape; anything else (a NUL, a lone surrogate from a JSON \ud800)
         # is no scan, and would make the database driver raise before the lookup could say so.
-        raise ScanInputError("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
+        raise BadScan("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
     # Locked and re-read: two undos of one scan at once take turns, and the second finds it undone.
     scan = db.session.scalar(select(Scan).where(Scan.uid == uid).with_for_update()
                              .execution_options(populate_existing=True))
     if scan is None or (station is not None and scan.station != station):
         where = f" at {station}" if station is not None else ""
-        raise ScanInputError(f"no scan {uid!r}{where}", "scan_id", 404)
+        raise NoSuchScan(f"no scan {uid!r}{where}", "scan_id")
     now = utcnow()
     why = rules.undo_refusal(scan_ok=scan.ok, outcome=scan.outcome, received_at=scan.received_at,
                              undone=scan.undone_at is not None, now=now,

@@ -18,21 +18,19 @@ from . import sentence
 bp = Blueprint("scan", __name__)
 
 
-def scan_status(answer: dict) -> int:
-    """200 for a scan that was taken (moved, duplicate, info); 422 for a code nothing has; else 409."""
-    if answer["ok"]:
-        return 200
-    if answer["kind"] == "unknown" or (answer.get("message") or "").startswith("Unknown code"):
-        return 422
-    return 409
+# A refused scan's status, by the kind of refusal stored with it (the same on a replay): a code nothing has,
+# or the rules said no (a scan refused before its kind was stored counts as the rules').
+REFUSAL_STATUS = {"unknown": 422, "rules": 409}
 
 
 def scan_answer(scan, replayed: bool) -> tuple[dict, int]:
-    """The answer and status the page and POST /api/scans both give: a refusal also carries "error"."""
+    """The answer and status the page and POST /api/scans both give: 200 for a scan that was taken (moved,
+    duplicate, info), else its refusal's status; a refusal also carries "error"."""
     answer = scan_json(scan, replayed=replayed)
-    if not answer["ok"]:
-        answer["error"] = answer["message"]
-    return answer, scan_status(answer)
+    if answer["ok"]:
+        return answer, 200
+    answer["error"] = answer["message"]
+    return answer, REFUSAL_STATUS.get(scan.refusal, 409)
 
 
 def after_scan(answer: dict, status: int, actor) -> tuple[dict, int]:

@@ -58,7 +58,7 @@ register("heartbeat", 30, "records that the scheduler is alive (shown by /health
 
 @register("print-queue", 5, "prints queued labels; an offline printer is retried with backoff")
 def print_queue():
-    from .services.printing import process_print_queue
+    from .workers.printing import process_print_queue
 
     return process_print_queue()
 
@@ -115,7 +115,7 @@ def process_webhooks():
 
 @register("poll-carriers", 60, "polls shipments whose provider has not reported for a while")
 def poll_carriers():
-    from .services.tracking import poll_carriers as poll
+    from .workers.polling import poll_carriers as poll
 
     return poll()
 
@@ -185,7 +185,7 @@ def _housekeeping_time() -> dt.time:
 @register("housekeeping", 86400, "nightly: removes finished queue rows and old label files, tidies the database",
           daily_at=_housekeeping_time)
 def housekeeping():
-    from .services.housekeeping import run_housekeeping
+    from .workers.housekeeping import run_housekeeping
 
     return run_housekeeping()
 

@@ -1,12 +1,12 @@
 """The print queue. A print is stored first (rendered bytes and all) and printed later by the scheduler's
 print-queue job, outside any web request, one printer's queue at a time and in order. An offline printer
-keeps its jobs queued and is retried with backoff; when it comes back each job prints once, in order."""
+keeps its jobs queued and is retried with backoff; when it comes back each job prints once, in order.
+Here: queuing and each print's state changes (they flush); the sending loop is tracker/workers/printing.py."""
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-from flask import current_app
 from sqlalchemy import func, select
 
 from ..domain.lifecycle import CANCELLED, MoveRefused
@@ -136,51 +136,53 @@ def _state(name: str) -> PrinterState:
     return state
 
 
-def process_print_queue(*, limit_per_printer: int = 50) -> dict:
-    """Prints what is queued, printer by printer, in order. Commits around each print so nothing is sent
-    from inside an open transaction, and a crash never loses a queued label. Returns counts."""
-    settings = current_settings()
-    instance = current_app.instance_path
-    summary = {"printed": 0, "failed": 0, "waiting": 0}
-    for name, cfg in settings.printers.items():
-        now = utcnow()
-        state = _state(name)
-        if state.next_attempt_at and state.next_attempt_at > now:
-            summary["waiting"] += _queued_count(name)
-            db.session.commit()
-            continue
-        # A label left "printing" by a crash mid-send is sent again: a possible duplicate beats a lost label.
-        for stuck in db.session.scalars(select(PrintJob).where(PrintJob.printer == name, PrintJob.status == "printing")):
-            stuck.status = "queued"
-        db.session.commit()
-        for _ in range(limit_per_printer):
-            job = db.session.scalar(select(PrintJob).where(PrintJob.printer == name, PrintJob.status == "queued")
-                                    .order_by(PrintJob.id).limit(1))
-            if job is None:
-                break
-            job.status, job.attempts = "printing", (job.attempts or 0) + 1
-            payload, fmt, label_name = job.payload, job.format, f"{job.kind}-{job.id}"
-            state.last_attempt_at = utcnow()
-            db.session.commit()
-            try:
-                drivers.send(cfg, payload, name=name, label_name=label_name, instance_path=instance, fmt=fmt)
-            except drivers.PrinterError as exc:
-                job.status, job.last_error = "queued", str(exc)
-                state.online, state.last_error = False, str(exc)
-                state.failures = (state.failures or 0) + 1
-                state.next_attempt_at = utcnow() + dt.timedelta(seconds=backoff_seconds(state.failures))
-                db.session.commit()
-                log.warning("printer %s: %s (retry in %ss)", name, exc, backoff_seconds(state.failures))
-                summary["failed"] += 1
-                summary["waiting"] += _queued_count(name)
-                db.session.commit()
-                break
-            job.status, job.printed_at, job.last_error = "done", utcnow(), None
-            state.online, state.last_ok_at, state.failures, state.next_attempt_at = True, utcnow(), 0, None
-            state.last_error = None
-            db.session.commit()
-            summary["printed"] += 1
-    return summary
+def waiting_printer(name: str, now: dt.datetime) -> PrinterState | None:
+    """The printer's state, or None while it waits out its backoff after a failure."""
+    state = _state(name)
+    if state.next_attempt_at and state.next_attempt_at > now:
+        return None
+    return state
+
+
+def requeue_stuck(name: str) -> None:
+    """A label left "printing" by a crash mid-send is sent again: a possible duplicate beats a lost label."""
+    for stuck in db.session.scalars(select(PrintJob).where(PrintJob.printer == name, PrintJob.status == "printing")):
+        stuck.status = "queued"
+    db.session.flush()
+
+
+def take_next(name: str, state: PrinterState) -> PrintJob | None:
+    """The printer's oldest queued job, marked as being printed (the caller commits before sending it)."""
+    job = db.session.scalar(select(PrintJob).where(PrintJob.printer == name, PrintJob.status == "queued")
+                            .order_by(PrintJob.id).limit(1))
+    if job is None:
+        return None
+    job.status, job.attempts = "printing", (job.attempts or 0) + 1
+    state.last_attempt_at = utcnow()
+    db.session.flush()
+    return job
+
+
+def print_failed(job: PrintJob, state: PrinterState, error: str) -> int:
+    """The job goes back to the queue; the printer waits a growing backoff. Returns the backoff (seconds)."""
+    job.status, job.last_error = "queued", error
+    state.online, state.last_error = False, error
+    state.failures = (state.failures or 0) + 1
+    wait = backoff_seconds(state.failures)
+    state.next_attempt_at = utcnow() + dt.timedelta(seconds=wait)
+    db.session.flush()
+    return wait
+
+
+def printed(job: PrintJob, state: PrinterState) -> None:
+    job.status, job.printed_at, job.last_error = "done", utcnow(), None
+    state.online, state.last_ok_at, state.failures, state.next_attempt_at = True, utcnow(), 0, None
+    state.last_error = None
+    db.session.flush()
+
+
+def queued_count(name: str) -> int:
+    return _queued_count(name)
 
 
 def _queued_count(name: str) -> int:

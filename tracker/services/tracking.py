@@ -341,45 +341,42 @@ def apply_registration(payload: dict, ref) -> None:
 
 # -- polling ---------------------------------------------------------------------------------------
 
-def poll_carriers(limit: int = 200, run_seconds: int = 60) -> dict:
-    """Polls the shipments that are due, within each provider's rate limit. Reads what it needs, commits,
-    then calls the provider (no transaction open during the network call), then stores the answer."""
-    from ..integrations.http import ProviderError
-
-    now = utcnow()
-    due = [(s.id, s.provider, s.tracking_number, s.carrier) for s in db.session.scalars(
+def due_for_poll(limit: int, now: dt.datetime) -> list[tuple[int, str, str, str]]:
+    """The shipments whose next poll is due, soonest first: (id, provider, tracking number, carrier)."""
+    return [(s.id, s.provider, s.tracking_number, s.carrier) for s in db.session.scalars(
         select(Shipment).where(Shipment.final.is_(False), Shipment.provider.is_not(None),
                                Shipment.next_poll_at.is_not(None), Shipment.next_poll_at <= now)
         .order_by(Shipment.next_poll_at).limit(limit))]
-    db.session.commit()
-    budget = {name: max(1, int(getattr(mod, "RATE_LIMIT_PER_MINUTE", 60) * run_seconds / 60))
-              for name, mod in _providers().items()}
-    summary = {"polled": 0, "errors": 0, "skipped": 0}
-    for shipment_id, provider, number, carrier in due:
-        cfg = provider_config(provider)
-        if cfg is None or budget.get(provider, 0) <= 0:
-            summary["skipped"] += 1
-            continue
-        budget[provider] -= 1
-        try:
-            update_ = _providers()[provider].fetch(cfg, number, carrier)
-        except ProviderError as exc:
-            shipment = db.session.get(Shipment, shipment_id)
-            shipment.poll_failures = (shipment.poll_failures or 0) + 1
-            shipment.last_poll_error = str(exc)[:500]
-            shipment.next_poll_at = polling.after_error(shipment.poll_failures, now=utcnow(), retry_after=exc.retry_after)
-            if exc.status == 429:
-                budget[provider] = 0  # the provider asked us to slow down: no more calls to it this run
-            db.session.commit()
-            summary["errors"] += 1
-            continue
-        shipment = ingest_update(update_, via="poll") or db.session.get(Shipment, shipment_id)
-        shipment.poll_failures, shipment.last_poll_error = 0, None
-        if shipment.next_poll_at is None and not shipment.final:
-            shipment.next_poll_at = polling.next_poll(shipment.status, now=utcnow(), shipment_id=shipment.id)
-        db.session.commit()
-        summary["polled"] += 1
-    return summary
+
+
+def poll_budget(run_seconds: int) -> dict[str, int]:
+    """How many calls each provider may take in a round of `run_seconds`, by its rate limit."""
+    return {name: max(1, int(getattr(mod, "RATE_LIMIT_PER_MINUTE", 60) * run_seconds / 60))
+            for name, mod in _providers().items()}
+
+
+def fetch_update(provider: str, cfg: dict, number: str, carrier: str):
+    """Asks the provider for the parcel's status (a network call: no transaction may be open)."""
+    return _providers()[provider].fetch(cfg, number, carrier)
+
+
+def poll_failed(shipment_id: int, exc) -> None:
+    """The provider's refusal or silence: the next poll after a growing wait (or its Retry-After)."""
+    shipment = db.session.get(Shipment, shipment_id)
+    shipment.poll_failures = (shipment.poll_failures or 0) + 1
+    shipment.last_poll_error = str(exc)[:500]
+    shipment.next_poll_at = polling.after_error(shipment.poll_failures, now=utcnow(), retry_after=exc.retry_after)
+    db.session.flush()
+
+
+def poll_answered(update_, shipment_id: int) -> Shipment:
+    """Stores what a poll brought, like a webhook's events, and sets the next poll."""
+    shipment = ingest_update(update_, via="poll") or db.session.get(Shipment, shipment_id)
+    shipment.poll_failures, shipment.last_poll_error = 0, None
+    if shipment.next_poll_at is None and not shipment.final:
+        shipment.next_poll_at = polling.next_poll(shipment.status, now=utcnow(), shipment_id=shipment.id)
+    db.session.flush()
+    return shipment
 
 
 # -- carrier alerts ---------------------------------------------------------------------------------

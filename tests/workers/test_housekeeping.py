@@ -22,7 +22,8 @@ from tracker.extensions import db
 from tracker.jobs import run_job
 from tracker.models import (Alert, Event, Job, Order, OutboxMessage, PrintJob, Scan, SchedulerJob, Shipment,
                             TrackingEvent, User, WebhookDelivery)
-from tracker.services import housekeeping, printing
+from tracker.services import printing
+from tracker.workers import housekeeping
 from tracker.services.orders import cancel_order
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -215,7 +215,7 @@ def _proof_files(cutoff: dt.datetime) -> int:
     """Proof files no proof row names, older than the cutoff: left by an upload whose transaction rolled
     back after the file was written (or a crash mid-write). A proof's own file is never removed."""
     from ..models import Proof
-    from .proofs import folder
+    from ..services.proofs import folder
 
     named = set(db.session.scalars(select(Proof.stored_as)))
     db.session.commit()

@@ -192,7 +192,7 @@ def housekeeping():
 
 @register("etsy-orders", 600, "fetches paid, unshipped Etsy receipts as orders (when [marketplaces.etsy] is set up)")
 def etsy_orders():
-    from .services.etsy import poll_receipts
+    from .workers.etsy import poll_receipts
 
     return poll_receipts()
 

@@ -1,6 +1,7 @@
 """Etsy: paid receipts polled in as orders, tracking numbers sent back through the outbox.
 
-Polling (the etsy-orders job, every 10 minutes, and "Fetch now" on /marketplaces): each receipt Etsy lists is
+Polling (the etsy-orders job, every 10 minutes, and "Fetch now" on /marketplaces; the round is
+tracker/workers/etsy.py, the steps are here): each receipt Etsy lists is
 stored raw as a WebhookDelivery (provider etsy, key etsy:receipt:<receipt_id>:<updated_timestamp>, the same
 INSERT ... ON CONFLICT DO NOTHING as carrier webhooks), then read into an order in a savepoint, and both are
 committed together, one receipt per transaction. A receipt seen before (same key) is skipped; a receipt
@@ -79,66 +80,20 @@ def paused_until(cfg: api.EtsyConfig | None = None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(until, dt.timezone.utc)
 
 
-# -- polling -----------------------------------------------------------------------------------------
+# -- polling (the round itself, which commits per receipt, is tracker/workers/etsy.py) ------------------
 
-def poll_receipts() -> dict:
-    """One round: every page of paid, unshipped receipts, each stored and turned into an order once."""
-    cfg = etsy_config()
-    if cfg is None:
-        return {"skipped": "not set up"}
-    summary = {"receipts": 0, "new": 0, "created": 0, "existing": 0, "ignored": 0, "unreadable": 0, "failed": 0,
-               "pages": 0}
-    _process_leftovers(summary)
-    db.session.commit()
-    until = paused_until(cfg)
-    if until is not None:
-        summary["skipped"] = f"Etsy asked us to wait (rate limit) until {until.isoformat(timespec='seconds')}"
-        return summary
-    store = token_store()
-    offset = 0
-    while summary["pages"] < api.MAX_PAGES:
-        try:
-            receipts, count = api.fetch_receipts(cfg, store, offset)
-        except ProviderError as exc:
-            if exc.status == 429:
-                if exc.retry_after:
-                    _paused_until[_pause_key(cfg)] = time.time() + exc.retry_after
-                summary["rate_limited"] = True
-                summary["retry_after"] = exc.retry_after
-                log.warning("etsy: rate limited after %s pages; the next round continues", summary["pages"])
-                return summary
-            raise EtsyPollError(f"Etsy receipts (offset {offset}): {exc.message}") from None
-        summary["pages"] += 1
-        for receipt in receipts:
-            summary["receipts"] += 1
-            _take(receipt, summary)
-        offset += len(receipts)
-        if not receipts or offset >= count:
-            break
-    return summary
+def pause(cfg: api.EtsyConfig, seconds: float) -> None:
+    """Etsy asked us to wait (a 429 with Retry-After): the rounds before then are skipped."""
+    _paused_until[_pause_key(cfg)] = time.time() + seconds
 
 
-def _take(receipt, summary: dict) -> None:
-    """Stores one receipt raw (once) and reads it into an order, committed together."""
+def receipt_row(receipt: dict) -> tuple[str, bytes]:
+    """A listed receipt as it is stored: its key and its body (compact JSON)."""
     body = json.dumps(receipt, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    key = api.receipt_key(receipt, body)
-    try:
-        delivery_id = _store(key, body)
-        if delivery_id is None:
-            db.session.commit()
-            return
-        outcome = process_receipt(delivery_id)
-        db.session.commit()
-        summary["new"] += 1
-        summary[outcome] += 1
-    except Exception:
-        # Nothing of it is kept (not even the raw row): Etsy lists it again next round and it is retried.
-        db.session.rollback()
-        summary["failed"] += 1
-        log.exception("etsy: receipt %s could not be stored; the next round tries again", key)
+    return api.receipt_key(receipt, body), body
 
 
-def _store(key: str, body: bytes) -> int | None:
+def store_receipt(key: str, body: bytes) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING: the new row's id, or None when the key is stored already."""
     values = {"provider": "etsy", "dedupe_key": key[:120], "headers": "{}", "body": body, "received_at": utcnow(),
               "attempts": 0, "error": None, "processed_at": None}
@@ -174,7 +129,7 @@ def process_receipt(delivery_id: int) -> str:
     return outcome
 
 
-def _process_leftovers(summary: dict) -> None:
+def process_leftovers(summary: dict) -> None:
     """Etsy rows stored but not processed (none, unless something outside this module stored them)."""
     ids = list(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.provider == "etsy",
                                                                    WebhookDelivery.processed_at.is_(None))

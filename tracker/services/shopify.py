@@ -96,14 +96,12 @@ def receive_webhook(headers, body: bytes) -> tuple[int, bool]:
     if cfg is None:
         raise WebhookRefused(404, "Shopify webhooks are not set up ([marketplaces.shopify] has no webhook_secret)")
     if not api.verify(headers, body, cfg["webhook_secret"]):
-        _count("webhook_rejected:shopify")
-        db.session.commit()  # the count is all a bad signature changes
+        _count("webhook_rejected:shopify")  # the count is all a bad signature changes (the caller commits it)
         raise WebhookRefused(401, "missing or bad signature (X-Shopify-Hmac-Sha256)")
     expected = api.normalise_domain(cfg.get("shop_domain"))
     sender = api.normalise_domain(api.header(headers, "X-Shopify-Shop-Domain"))
     if expected and sender and sender != expected:
         _count("webhook_wrong_shop:shopify")
-        db.session.commit()
         raise WebhookRefused(403, f"this delivery is for the shop {sender}, not {expected} "
                                   "([marketplaces.shopify] shop_domain)")
     topic = (api.header(headers, "X-Shopify-Topic") or "").strip()
@@ -120,8 +118,7 @@ def receive_webhook(headers, body: bytes) -> tuple[int, bool]:
             problem = str(exc)
     delivery_id, created = store_delivery("shopify", key, headers, body,
                                           error=f"unreadable: {problem}" if problem else None)
-    if problem:
-        db.session.commit()  # kept for inspection before the refusal is answered
+    if problem:  # kept for inspection: the caller commits before the refusal is answered
         raise WebhookRefused(422, f"not an order Inktrail can read: {problem}")
     return delivery_id, created
 

@@ -62,6 +62,9 @@ def provider_for(carrier: str | None) -> str | None:
 # -- webhooks --------------------------------------------------------------------------------------
 
 class WebhookRefused(Exception):
+    """A delivery refused, with the status to answer. What the refusal wrote (a bad signature's count, an
+    unreadable body kept for a look) is meant to stay: the caller commits before it answers."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
@@ -101,8 +104,7 @@ def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[int, bo
     if not cfg.get("webhook_secret"):
         raise WebhookRefused(404, f"{provider} webhooks are not set up (no webhook_secret)")
     if not module.verify(headers, body, query, cfg):
-        _count(f"webhook_rejected:{provider}")
-        db.session.commit()  # the count is all a bad signature changes
+        _count(f"webhook_rejected:{provider}")  # the count is all a bad signature changes (the caller commits it)
         raise WebhookRefused(401, "missing or bad signature")
     return store_delivery(provider, _delivery_key(provider, body), headers, body)
 

@@ -43,7 +43,7 @@ def receive(provider):
     try:
         delivery_id, created = receive_webhook(provider, request.headers, body, request.args)
     except WebhookRefused as exc:
-        db.session.rollback()
+        db.session.commit()  # what a refusal keeps: a bad signature's count, an unreadable body for a look
         return jsonify(error=exc.message), exc.status
     if db.session.registry.has():  # a marketplace's receive wrote through the session (a carrier's did not open one)
         db.session.commit()
@@ -97,7 +97,7 @@ class FastWebhooks:
             delivery_id, created = receive_webhook(provider, EnvironHeaders(environ), body,
                                                    BareRequest(environ).args)
         except WebhookRefused as exc:
-            db.session.rollback()
+            db.session.commit()  # as the view: what the refusal keeps
             return f"{exc.status} {HTTP_STATUS_CODES[exc.status].upper()}", {"error": exc.message}, []
         if created:
             process_after_commit(self.app, delivery_id)

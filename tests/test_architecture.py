@@ -170,3 +170,28 @@ def test_every_kind_the_code_queues_has_its_sender_wired_in_handlers():
                 queued.add(kind.value if isinstance(kind, ast.Constant) else
                            {"TRACKING_KIND": etsy.TRACKING_KIND}[ast.unparse(kind)])
     assert len(queued) >= 7 and queued <= set(HANDLERS), queued - set(HANDLERS)
+
+
+# Services that still commit, and why (each a request's flow around a call outside, not a batch loop).
+COMMITTING_SERVICES = {
+    "tracker.services.postage": "a label purchase commits its intent before asking the provider and what it "
+                                "bought after, so no transaction is open during the call and a lost answer is "
+                                "found again by its key",
+    "tracker.services.backup": "the backup's own sqlite3 connection to the copy (not the app's session)",
+}
+
+
+def test_services_only_flush_batches_and_threads_live_in_workers():
+    """A service's function flushes; its caller (a view, a CLI command, a job) commits. What commits as it
+    goes (a batch loop, a background thread, the print queue, a polling round) lives in tracker/workers/."""
+    bad = []
+    for name, path in MODULES.items():
+        if not name.startswith("tracker.services.") or name in COMMITTING_SERVICES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+                bad.append(f"{name}:{node.lineno} {ast.unparse(node)}")
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Thread":
+                bad.append(f"{name}:{node.lineno} starts a thread")
+    assert bad == [], "services only flush (the commits belong to tracker/workers/ or the caller):\n" + "\n".join(bad)
+    assert all(name in MODULES for name in COMMITTING_SERVICES)

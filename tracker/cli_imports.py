@@ -50,7 +50,8 @@ def import_csv_command(file: Path, dry_run: bool, maps: tuple[str, ...]):
     customer_email, customer_phone, method, sku, due_date, rush, notes, ship_city, ship_region,
     ship_country. See docs/MARKETPLACES.md."""
     from .domain.csv_import import CsvUnreadable, guess_mapping
-    from .services.csv_import import ImportRefused, read_run, record_failure, run_import, store_upload
+    from .services.csv_import import ImportRefused, read_run, record_failure, store_upload
+    from .workers.imports import run_import
     from .services.orders import Actor
 
     overrides = _parse_maps(maps)

@@ -17,6 +17,7 @@ from tracker.domain import csv_import as rules
 from tracker.extensions import db
 from tracker.models import Job, Order
 from tracker.services import csv_import as service
+from tracker.workers.imports import run_import
 from tracker.services.orders import Actor
 
 from .conftest import any_text, fuzz, state
@@ -142,7 +143,7 @@ def test_an_import_is_all_or_nothing_per_order_and_a_dry_run_writes_no_order(app
             assert exc.message
             return
         try:
-            result = service.run_import(run, MAPPING, dry_run=dry_run, actor=Actor("fuzz", "manager"))
+            result = run_import(run, MAPPING, dry_run=dry_run, actor=Actor("fuzz", "manager"))
         except service.ImportRefused as exc:
             db.session.rollback()
             assert exc.message

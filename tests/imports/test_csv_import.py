@@ -17,6 +17,7 @@ from tests.conftest import PG_URL, TEST_CONFIG, build_app, closing
 from tracker.extensions import db
 from tracker.models import Event, ImportRun, Job, Order
 from tracker.services import csv_import as service
+from tracker.workers.imports import run_import
 from tracker.services.orders import Actor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,7 +249,7 @@ def test_more_than_20000_rows_is_refused_whole(ctx):
     run = service.store_upload("big.csv", f"Order ID,Customer,Product,Qty\n{rows}".encode(), "maria")
     db.session.commit()
     with pytest.raises(service.ImportRefused, match="more than 20,000 rows"):
-        service.run_import(run, {"external_ref": "Order ID", "customer_name": "Customer", "description": "Product",
+        run_import(run, {"external_ref": "Order ID", "customer_name": "Customer", "description": "Product",
                                  "quantity": "Qty"}, dry_run=True)
     assert db.session.scalar(select(func.count()).select_from(Order)) == 0
     assert json.loads(db.session.get(ImportRun, run.id).result)["status"] == "unreadable"
@@ -262,14 +263,14 @@ def test_a_run_is_imported_once_and_dry_runs_come_before(ctx):
     run = service.store_upload("o.csv", MIXED.replace(",ten,", ",3,").encode(), "maria")
     db.session.commit()
     maria = Actor("maria", "manager")
-    first = service.run_import(run, MAPPING, dry_run=True, actor=maria)
-    second = service.run_import(run, MAPPING, dry_run=True, actor=maria)
+    first = run_import(run, MAPPING, dry_run=True, actor=maria)
+    second = run_import(run, MAPPING, dry_run=True, actor=maria)
     assert len(first.new) == len(second.new) == 3 and db.session.scalar(select(func.count()).select_from(Order)) == 0
-    done = service.run_import(run, MAPPING, dry_run=False, actor=maria)
+    done = run_import(run, MAPPING, dry_run=False, actor=maria)
     assert len(done.new) == 3 and done.ok
     for dry_run in (False, True):
         with pytest.raises(service.AlreadyImported, match="already been imported"):
-            service.run_import(run, MAPPING, dry_run=dry_run, actor=maria)
+            run_import(run, MAPPING, dry_run=dry_run, actor=maria)
     assert db.session.scalar(select(func.count()).select_from(Order)) == 3
     stored = service.ImportResult.from_json(db.session.get(ImportRun, run.id).result)
     assert stored.dry_run is False and [o["code"] for o in stored.new] == [o["code"] for o in done.new]
@@ -281,7 +282,7 @@ def test_hundreds_of_orders_are_imported_in_batches(ctx):
     rows = "".join(f"{i},Customer {i},Tee,TEE-DTG-{i},{i % 7 + 1}\n{i},,Hoodie,H,1\n" for i in range(250))
     run = service.store_upload("many.csv", f"Order ID,Customer,Product,SKU,Qty\n{rows}".encode(), "maria")
     db.session.commit()
-    result = service.run_import(run, MAPPING, dry_run=False, actor=Actor("maria", "manager"))
+    result = run_import(run, MAPPING, dry_run=False, actor=Actor("maria", "manager"))
     assert len(result.new) == 250 and result.items == 500 and result.ok
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(Job)) == 500

@@ -1,9 +1,10 @@
 """CSV order import: the file is stored as it arrived (an ImportRun) before anything reads it, then read
 with a column mapping (domain/csv_import.py) and imported order by order through create_order.
 
-Unlike most services this one commits, like a scheduled job: a 20,000-row file must not hold SQLite's
-write lock (and the shop floor's scans) for the whole import, so orders are committed in batches, each
-order inside its own savepoint so one that fails to save never spoils the others. Re-running is always
+The import itself (tracker/workers/imports.py run_import) commits like a scheduled job: a 20,000-row file
+must not hold SQLite's write lock (and the shop floor's scans) for the whole import, so orders are
+committed in batches, each order inside its own savepoint so one that fails to save never spoils the
+others. Its steps are here (claim, ImportWork: they only flush). Re-running is always
 safe: create_order is idempotent on channel "csv" + external_ref, so a crash half-way loses nothing and
 the next run skips what the first one saved.
 """
@@ -19,7 +20,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..domain import csv_import as rules
-from ..domain.csv_import import CsvUnreadable, ImportPlan, MappingError, RowError, Table
+from ..domain.csv_import import ImportPlan, MappingError, RowError, Table
+from ..domain.refusals import Conflict, Invalid
 from ..extensions import db
 from ..models import ImportRun, Order, utcnow
 from ..settings import current_settings
@@ -31,17 +33,18 @@ BATCH_ORDERS = 100  # orders per commit
 CHANNEL = "csv"
 
 
-class ImportRefused(Exception):
+class ImportRefused(Invalid):
     """The import cannot go ahead; the message is a sentence for the person importing."""
 
     def __init__(self, message: str, missing: tuple[str, ...] = ()):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, "mapping" if missing else None)
         self.missing = missing
 
 
 class AlreadyImported(ImportRefused):
-    pass
+    """The run was imported already (a second click): a conflict with what is stored."""
+
+    status = Conflict.status
 
 
 def _plural(n: int, word: str) -> str:
@@ -179,9 +182,10 @@ def already_imported_message(run: ImportRun) -> str:
             "again: orders already imported are skipped.")
 
 
-def _claim(run: ImportRun, *, dry_run: bool, mapping: dict[str, str]) -> None:
+def claim(run: ImportRun, *, dry_run: bool, mapping: dict[str, str]) -> None:
     """Marks the run as being imported, once: a second click on Import (or a dry run after the import)
-    finds it taken and is refused, instead of overwriting the first import's record."""
+    finds it taken and is refused (AlreadyImported), instead of overwriting the first import's record.
+    Flushes; the caller commits the claim before importing."""
     values = {"mapping": json.dumps(mapping), "dry_run": dry_run}
     if not dry_run:
         values["result"] = json.dumps({"status": "importing"})
@@ -190,83 +194,77 @@ def _claim(run: ImportRun, *, dry_run: bool, mapping: dict[str, str]) -> None:
         update(ImportRun).where(ImportRun.id == run.id, or_(ImportRun.result.is_(None), ImportRun.dry_run.is_(True)))
         .values(**values).execution_options(synchronize_session=False)).rowcount
     if not claimed:
-        db.session.rollback()
         raise AlreadyImported(already_imported_message(run))
-    db.session.commit()
-    db.session.refresh(run)
 
 
-def run_import(run: ImportRun, mapping: dict[str, str | None], *, dry_run: bool,
-               actor: Actor | None = None) -> ImportResult:
-    """Imports (or, dry run, only checks) the run's file with this mapping. Raises ImportRefused when the
-    file cannot be read or the mapping cannot be used; bad rows are not exceptions but part of the
-    result. Commits (see the module's docstring)."""
-    actor = actor or Actor(run.created_by or "import", None)
-    started = time.perf_counter()
+def usable_mapping(mapping: dict[str, str | None], table: Table) -> dict[str, str]:
     try:
-        table = read_run(run)
-    except CsvUnreadable as exc:
-        record_failure(run, exc.message)
-        db.session.commit()
-        raise ImportRefused(f"The file cannot be read as CSV: {exc.message}") from None
-    try:
-        mapping = rules.check_mapping(mapping, table.headers)
+        return rules.check_mapping(mapping, table.headers)
     except MappingError as exc:
         raise ImportRefused(f"The column mapping cannot be used: {exc.message}", exc.missing) from None
-    _claim(run, dry_run=dry_run, mapping=mapping)
 
-    checked = plan(table, mapping)
-    refs = [o.external_ref for o in checked.orders] + [o.external_ref for o in checked.refused]
-    existing = _existing_codes(refs)
-    result = ImportResult(dry_run=dry_run, rows=len(checked.rows), mapping=mapping, encoding=table.encoding,
-                          delimiter=table.delimiter, notes=list(table.notes))
-    if checked.skipped_rows:
-        result.notes.append(f"{_plural(checked.skipped_rows, 'row')} with nothing in the mapped columns "
-                            "(totals or notes under the table) were skipped.")
-    # An order already in Inktrail is skipped whatever its rows say now (a due date that has passed since
-    # the first import is no reason to report it).
-    errors = [e for e in checked.errors if e.external_ref is None or e.external_ref not in existing]
-    for refused in checked.refused:
-        if refused.external_ref in existing:
-            result.already.append({"external_ref": refused.external_ref, "line": refused.lines[0],
-                                   "code": existing[refused.external_ref]})
-        else:
-            result.refused.append({"external_ref": refused.external_ref, "lines": list(refused.lines),
-                                   "bad_lines": list(refused.bad_lines)})
 
-    for i, planned in enumerate(checked.orders):
-        ref = planned.external_ref
-        if ref in existing:
-            result.already.append({"external_ref": ref, "line": planned.line, "code": existing[ref]})
-            continue
+class ImportWork:
+    """One import's checked rows and its result so far: `orders` to take one by one (take(), in a savepoint
+    each; only flushes), then finish() writes the result on the run. tracker/workers/imports.py commits."""
+
+    def __init__(self, table: Table, mapping: dict[str, str], *, dry_run: bool):
+        self.started = time.perf_counter()
+        self.dry_run = dry_run
+        checked = plan(table, mapping)
+        refs = [o.external_ref for o in checked.orders] + [o.external_ref for o in checked.refused]
+        self.existing = _existing_codes(refs)
+        self.orders = checked.orders
+        result = self.result = ImportResult(dry_run=dry_run, rows=len(checked.rows), mapping=mapping,
+                                            encoding=table.encoding, delimiter=table.delimiter, notes=list(table.notes))
+        if checked.skipped_rows:
+            result.notes.append(f"{_plural(checked.skipped_rows, 'row')} with nothing in the mapped columns "
+                                "(totals or notes under the table) were skipped.")
+        # An order already in Inktrail is skipped whatever its rows say now (a due date that has passed since
+        # the first import is no reason to report it).
+        self.errors = [e for e in checked.errors if e.external_ref is None or e.external_ref not in self.existing]
+        for refused in checked.refused:
+            if refused.external_ref in self.existing:
+                result.already.append({"external_ref": refused.external_ref, "line": refused.lines[0],
+                                       "code": self.existing[refused.external_ref]})
+            else:
+                result.refused.append({"external_ref": refused.external_ref, "lines": list(refused.lines),
+                                       "bad_lines": list(refused.bad_lines)})
+
+    def take(self, planned, actor: Actor) -> None:
+        result, ref = self.result, planned.external_ref
+        if ref in self.existing:
+            result.already.append({"external_ref": ref, "line": planned.line, "code": self.existing[ref]})
+            return
         entry = {"external_ref": ref, "line": planned.line, "items": len(planned.draft.items), "code": None}
-        if dry_run:
+        if self.dry_run:
             result.new.append(entry)
-            continue
+            return
         try:
             with db.session.begin_nested():
                 order, created = create_order(planned.draft, actor=actor, source="import")
         except SQLAlchemyError as exc:
-            errors.append(RowError(planned.line, "row", f"order {ref} could not be saved "
-                                   f"({exc.__class__.__name__}); import the file again to retry it", ref))
+            self.errors.append(RowError(planned.line, "row", f"order {ref} could not be saved "
+                                        f"({exc.__class__.__name__}); import the file again to retry it", ref))
             result.refused.append({"external_ref": ref, "lines": list(planned.lines), "bad_lines": [planned.line]})
-            continue
+            return
         if created:
             result.new.append({**entry, "code": order.code})
         else:  # saved meanwhile by someone else (another import of the same file)
             result.already.append({"external_ref": ref, "line": planned.line, "code": order.code})
-        if (i + 1) % BATCH_ORDERS == 0:
-            db.session.commit()
 
-    errors.sort(key=lambda e: e.line)
-    result.errors = [e.as_dict() for e in errors]
-    result.already.sort(key=lambda o: o["line"])
-    result.seconds = round(time.perf_counter() - started, 3)
-    run.result = result.to_json()
-    run.finished_at = utcnow()
-    run.dry_run = dry_run
-    db.session.commit()
-    return result
+    def finish(self, run: ImportRun) -> ImportResult:
+        """Writes the result on the run (flushes)."""
+        result = self.result
+        self.errors.sort(key=lambda e: e.line)
+        result.errors = [e.as_dict() for e in self.errors]
+        result.already.sort(key=lambda o: o["line"])
+        result.seconds = round(time.perf_counter() - self.started, 3)
+        run.result = result.to_json()
+        run.finished_at = utcnow()
+        run.dry_run = self.dry_run
+        db.session.flush()
+        return result
 
 
 def recent_runs(limit: int = 50) -> list[ImportRun]:

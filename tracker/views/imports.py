@@ -15,6 +15,7 @@ from ..extensions import csrf, db
 from ..htmx import page_or_fragment
 from ..models import ImportRun
 from ..services import csv_import as service
+from ..workers.imports import run_import
 from ..services import fits_id
 
 bp = Blueprint("imports", __name__)
@@ -116,7 +117,7 @@ def mapping(run_id: int):
     action = request.form.get("action", "preview") if request.method == "POST" else "preview"
     if action in ("dry-run", "import"):
         try:
-            service.run_import(run, chosen, dry_run=action == "dry-run", actor=page_actor())
+            run_import(run, chosen, dry_run=action == "dry-run", actor=page_actor())
         except service.AlreadyImported as exc:
             flash(exc.message, "info")
             return redirect(url_for("imports.result", run_id=run.id))

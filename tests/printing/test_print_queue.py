@@ -240,7 +240,7 @@ def test_carrier_label_files_pass_through_unchanged(tmp_path):
 
 def test_pdf_label_to_a_zpl_printer_is_refused_with_the_way_out(tmp_path):
     from tests.factories import make_order
-    from tracker.domain.lifecycle import MoveRefused
+    from tracker.domain.refusals import Conflict
     from tracker.services.shipments import add_shipment, attach_label
 
     app = build_app(tmp_path, config={"printers": {"zebra": {"driver": "zpl", "host": "127.0.0.1", "port": 9}}})
@@ -248,5 +248,5 @@ def test_pdf_label_to_a_zpl_printer_is_refused_with_the_way_out(tmp_path):
         order = make_order([("Tee", "dtg", 3)])
         s = add_shipment(order, tracking_number="1Z999AA10123456784", actor=MANAGER, source="web")
         assert attach_label(s, b"%PDF-1.7\n...", actor=MANAGER, source="web") == "pdf"
-        with pytest.raises(MoveRefused, match="PDF labels print through CUPS"):
+        with pytest.raises(Conflict, match="PDF labels print through CUPS"):
             printing.queue_carrier_label(s, printer="zebra", actor=MANAGER)

@@ -526,3 +526,25 @@ def test_cancel_with_reason(api, manager_api):
 
 def test_cancel_unknown_order_is_404(manager_api):
     assert_refused(manager_api.post("/api/orders/A4242/cancel", json={"reason": "x"}), 404)
+
+
+# -- labels: refusals by kind (the service's refusal family; the API reads the kind, not the words) ---------
+
+def test_labels_on_a_printer_that_is_not_set_up_is_a_400_naming_the_printer(app, api, manager_api):
+    order_id = create_via_api(api)["order_id"]
+    body = assert_refused(api.post(f"/api/orders/{order_id}/labels", json={"printer": "nope"}), 400, "printer")
+    assert body["error"].startswith("there is no printer 'nope' (printers: ")
+    assert_refused(api.post(f"/api/orders/{order_id}/labels", json={"kind": "sticker"}), 400, "kind")
+
+
+def test_labels_for_an_order_with_no_active_job_is_a_409(tmp_path):
+    from tests.conftest import build_app
+
+    app = build_app(tmp_path, config={"printers": {"front": {"driver": "file", "path": str(tmp_path / "labels")}}})
+    api, manager_api = Api(app.test_client(), api_token(app)), Api(app.test_client(), api_token(app, "manager"))
+    order_id = create_via_api(api)["order_id"]
+    assert manager_api.post(f"/api/orders/{order_id}/cancel", json={"reason": "customer asked"}).status_code == 200
+    body = assert_refused(api.post(f"/api/orders/{order_id}/labels", json={}), 409)
+    assert body["error"] == f"{order_id} has no jobs to label"
+    with app.app_context():
+        db.engine.dispose()

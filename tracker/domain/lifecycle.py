@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from .refusals import Conflict
+
 CANCELLED = "cancelled"
 
 DEFAULT_STAGES: tuple[tuple[str, str, float | None], ...] = (
@@ -41,8 +43,8 @@ ROLES = ("operator", "manager", "admin")
 SOURCES = ("board", "scan", "api", "web", "import", "carrier", "system", "customer")
 
 
-class MoveRefused(Exception):
-    """A move the rules forbid; str(exc) is the sentence to show."""
+class MoveRefused(Conflict):
+    """A move the rules forbid (a Conflict of the refusal family: 409); str(exc) is the sentence to show."""
 
 
 def sentence(text: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..domain.codes import parse_scan
-from ..domain.lifecycle import CANCELLED, MoveRefused
+from ..domain.lifecycle import CANCELLED
+from ..domain.refusals import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..models import Batch, Job
 from ..settings import current_settings
@@ -19,25 +20,25 @@ def create_batch(job_codes: list[str], *, station: str | None, actor: Actor, nam
     settings = current_settings()
     lc = settings.lifecycle
     if station is not None and station not in settings.stations:
-        raise MoveRefused(f"there is no station {station!r}")
+        raise NotFound(f"there is no station {station!r}", "station")
     codes = []
     for raw in job_codes:
         parsed = parse_scan(raw)
         if parsed.kind != "job":
-            raise MoveRefused(f"{raw.strip()!r} is not a job code")
+            raise Invalid(f"{raw.strip()!r} is not a job code", "jobs")
         if parsed.code not in codes:
             codes.append(parsed.code)
     if not codes:
-        raise MoveRefused("a batch needs at least one job")
+        raise Invalid("a batch needs at least one job", "jobs")
     if len(codes) > MAX_BATCH_JOBS:
-        raise MoveRefused(f"a batch holds at most {MAX_BATCH_JOBS} jobs")
+        raise Invalid(f"a batch holds at most {MAX_BATCH_JOBS} jobs", "jobs")
     jobs = {j.code: j for j in db.session.scalars(select(Job).where(Job.code.in_(codes)))}
     missing = [c for c in codes if c not in jobs]
     if missing:
-        raise MoveRefused(f"no such job: {', '.join(missing)}")
+        raise NotFound(f"no such job: {', '.join(missing)}", "jobs")
     done = [c for c in codes if jobs[c].stage == CANCELLED or lc.get(jobs[c].stage).scope != "job"]
     if done:
-        raise MoveRefused(f"already past production or cancelled: {', '.join(done)}")
+        raise Conflict(f"already past production or cancelled: {', '.join(done)}", "jobs")
     number = next_number("batch", 1)
     position = (db.session.scalar(select(func.max(Batch.position)).where(Batch.station == station,
                                                                          Batch.closed_at.is_(None))) or 0) + 1

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from ..domain import postage as rules
 from ..domain.carriers import CARRIER_NAMES
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused
+from ..domain.refusals import Refused
 from ..extensions import db
 from ..integrations.http import ProviderError
 from ..integrations.postage import PROVIDERS, download_label
@@ -389,7 +390,7 @@ def _record_purchase(row_id: int, purchase, *, actor: Actor, source: str) -> Non
                                 service=(row.service or "")[:80] or None, provider=row.provider, actor=actor,
                                 source=source, registered_ref=purchase.tracker_ref or purchase.tracking_number,
                                 is_return=row.is_return)
-    except MoveRefused as exc:  # the provider answered a number another order has: kept, said loudly
+    except Refused as exc:  # the provider answered a number another order has: kept, said loudly
         row.last_error = f"bought, but not linked: {exc}"
         db.session.commit()
         raise PostageProblem(409, f"the label was bought ({purchase.tracking_number}) but not linked: {exc}") from None
@@ -448,7 +449,7 @@ def _attach_and_print(row_id: int, data: bytes, fmt: str, *, actor: Actor, sourc
             job = queue_carrier_label(shipment, printer=row.printer, actor=actor, source=source)
             row.last_error = None
             log.info("label %s queued on %s (print job %s)", shipment.tracking_number, row.printer, job.id)
-        except MoveRefused as exc:
+        except Refused as exc:  # the printer cannot take it (a PDF on a ZPL printer, ...)
             row.last_error = f"label kept, not printed: {exc}"[:500]
     db.session.commit()
 

@@ -9,7 +9,8 @@ import logging
 
 from sqlalchemy import func, select
 
-from ..domain.lifecycle import CANCELLED, MoveRefused
+from ..domain.lifecycle import CANCELLED
+from ..domain.refusals import Conflict, Invalid
 from ..extensions import db
 from ..labels import drivers
 from ..models import Job, Order, PrinterState, PrintJob, utcnow
@@ -27,9 +28,9 @@ def printer_or_error(name: str | None) -> tuple[str, dict]:
     if name is None:
         name = current_settings().intake.get("label_printer") or next(iter(printers), None)
         if name is None:
-            raise MoveRefused("no printer is set up: add [printers.NAME] to config.toml")
+            raise Invalid("no printer is set up: add [printers.NAME] to config.toml", "printer")
     if name not in printers:
-        raise MoveRefused(f"there is no printer {name!r} (printers: {', '.join(printers) or 'none'})")
+        raise Invalid(f"there is no printer {name!r} (printers: {', '.join(printers) or 'none'})", "printer")
     return name, printers[name]
 
 
@@ -61,13 +62,13 @@ def queue_labels(order: Order, *, kind: str = "job", printer: str | None = None,
                  jobs: list[Job] | None = None, source: str = "web") -> list[PrintJob]:
     """Queues job labels (one per active job, or `jobs`) or the order's packing slip."""
     if kind not in KINDS:
-        raise MoveRefused(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise Invalid(f"kind must be one of {', '.join(KINDS)}, not {kind!r}", "kind")
     name, cfg = printer_or_error(printer)
     made = []
     if kind == "job":
         targets = jobs if jobs is not None else [j for j in order.jobs if j.stage != CANCELLED]
         if not targets:
-            raise MoveRefused(f"{order.code} has no jobs to label")
+            raise Conflict(f"{order.code} has no jobs to label")
         for job in targets:
             payload, fmt = render_label("job", job, cfg)
             made.append(PrintJob(printer=name, kind="job", format=fmt, payload=payload, order_id=order.id,
@@ -86,7 +87,7 @@ def queue_labels(order: Order, *, kind: str = "job", printer: str | None = None,
 def queue_carrier_label(shipment, *, printer: str | None, actor: Actor, source: str = "web") -> PrintJob:
     """The carrier's own label file, unchanged: ZPL to a ZPL printer (or the file printer), PDF through CUPS."""
     if not shipment.label_format:
-        raise MoveRefused(f"{shipment.tracking_number} has no carrier label file; attach one first")
+        raise Conflict(f"{shipment.tracking_number} has no carrier label file; attach one first")
     name, cfg = printer_or_error(printer)
     takes = drivers.payload_format(cfg)
     payload, fmt = shipment.label_data, shipment.label_format
@@ -97,12 +98,12 @@ def queue_carrier_label(shipment, *, printer: str | None, actor: Actor, source: 
         payload, fmt = render_escpos_image(payload, drivers.receipt_width_dots(cfg)), "escpos"
     elif shipment.label_format != takes:
         if shipment.label_format == "pdf":
-            raise MoveRefused(f"{name} cannot print a PDF label: PDF labels print through CUPS "
+            raise Conflict(f"{name} cannot print a PDF label: PDF labels print through CUPS "
                               "(a [printers.NAME] with driver = \"cups\"), or open the PDF and print it")
         if shipment.label_format == "png":
-            raise MoveRefused(f"{name} cannot print a PNG label: print it from the browser, or buy labels as ZPL "
+            raise Conflict(f"{name} cannot print a PNG label: print it from the browser, or buy labels as ZPL "
                               "for a ZPL printer")
-        raise MoveRefused(f"{name} prints {takes.upper()}, not {shipment.label_format.upper()}: send ZPL labels "
+        raise Conflict(f"{name} prints {takes.upper()}, not {shipment.label_format.upper()}: send ZPL labels "
                           "to a ZPL printer")
     job = PrintJob(printer=name, kind="carrier", format=fmt, payload=payload,
                    order_id=shipment.order_id, requested_by=actor.name)

@@ -149,7 +149,7 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
                 # A plain move: every refusal comes before anything is written (the rules are asked first).
                 _apply(result, station, read, actor=Actor(result.operator, actor.role), action=action,
                        reason=reason)
-        except (MoveRefused, _Refused) as exc:
+        except (Refused, _Refused) as exc:  # a move rule's (MoveRefused), the printer's, ...
             # The refusal still names the order and job it was about, so the operator sees which one it was.
             result.refused(sentence(str(exc)), read.kind, getattr(exc, "refusal", _Refused.refusal))
     return _store_outcome(result, values), False

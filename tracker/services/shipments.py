@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from ..domain.carriers import CARRIER_NAMES, CARRIERS, detect_carrier, normalise_tracking, valid_tracking
-from ..domain.lifecycle import MoveRefused
+from ..domain.refusals import Conflict
 from ..domain.postage import label_format_of as sniff_label_format
 from ..extensions import db
 from ..models import Order, Shipment, utcnow
@@ -20,15 +20,15 @@ def add_shipment(order: Order, *, tracking_number: str, actor: Actor, source: st
     is_return: a return label, whose events never move the order."""
     number = normalise_tracking(tracking_number)
     if not valid_tracking(number):
-        raise MoveRefused("a tracking number is 1 to 64 letters and digits")
+        raise Conflict("a tracking number is 1 to 64 letters and digits", "tracking_number")
     carrier = carrier or detect_carrier(number) or "other"
     if carrier not in CARRIERS:
-        raise MoveRefused(f"unknown carrier {carrier!r} (one of {', '.join(CARRIERS)})")
+        raise Conflict(f"unknown carrier {carrier!r} (one of {', '.join(CARRIERS)})", "carrier")
     taken = db.session.scalar(select(Shipment).where(Shipment.carrier == carrier, Shipment.tracking_number == number))
     if taken is not None:
         if taken.order_id == order.id:
             return taken
-        raise MoveRefused(f"{CARRIER_NAMES[carrier]} {number} already belongs to order {taken.order.code}")
+        raise Conflict(f"{CARRIER_NAMES[carrier]} {number} already belongs to order {taken.order.code}", "tracking_number")
     shipment = Shipment(carrier=carrier, tracking_number=number, service=service, provider=provider,
                         is_return=is_return)
     if registered_ref is not None:
@@ -51,14 +51,14 @@ def replace_tracking_number(shipment: Shipment, new_number: str, *, actor: Actor
 
     number = normalise_tracking(new_number)
     if not valid_tracking(number):
-        raise MoveRefused("a tracking number is 1 to 64 letters and digits")
+        raise Conflict("a tracking number is 1 to 64 letters and digits", "tracking_number")
     old = shipment.tracking_number
     if number == old:
         return shipment
     carrier = detect_carrier(number) or shipment.carrier
     taken = db.session.scalar(select(Shipment).where(Shipment.carrier == carrier, Shipment.tracking_number == number))
     if taken is not None:
-        raise MoveRefused(f"{CARRIER_NAMES[carrier]} {number} already belongs to order {taken.order.code}")
+        raise Conflict(f"{CARRIER_NAMES[carrier]} {number} already belongs to order {taken.order.code}", "tracking_number")
     customer_told = shipment.activated_at is not None
     db.session.execute(update(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id)
                        .values(shipment_id=None))
@@ -93,12 +93,12 @@ def label_format_of(data: bytes) -> str | None:
 def attach_label(shipment: Shipment, data: bytes, *, actor: Actor, source: str) -> str:
     """Keeps the carrier's label file with the shipment, to print from the print queue."""
     if not data:
-        raise MoveRefused("the label file is empty")
+        raise Conflict("the label file is empty", "label")
     if len(data) > MAX_LABEL_BYTES:
-        raise MoveRefused("the label file is larger than 2 MB")
+        raise Conflict("the label file is larger than 2 MB", "label")
     fmt = label_format_of(data)
     if fmt is None:
-        raise MoveRefused("a carrier label must be a ZPL file (for Zebra-type printers) or a PDF")
+        raise Conflict("a carrier label must be a ZPL file (for Zebra-type printers) or a PDF", "label")
     shipment.label_data, shipment.label_format = data, fmt
     record_note(shipment.order, kind="shipment", actor=actor, source=source,
                 note=f"Carrier label ({fmt.upper()}) attached to {shipment.tracking_number}")

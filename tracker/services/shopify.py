@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from ..domain.carriers import CARRIER_NAMES, tracking_url
 from ..domain.lifecycle import CANCELLED, MoveRefused
+from ..domain.refusals import Refused
 from ..extensions import db
 from ..integrations.carriers import UnsupportedEvent
 from ..integrations.marketplaces import shopify as api
@@ -215,7 +216,7 @@ def apply_update(order: Order, draft) -> None:
             try:
                 add_job(order, item, actor=ACTOR, source=SOURCE,
                         note=f"Item added on Shopify: {item.quantity} × {item.description}")
-            except MoveRefused as exc:
+            except Refused as exc:
                 _attention(order, None, f"shopify:added:{order.id}:{ref}",
                            f"{_label(order)}: {item.quantity} × {item.description} was added on Shopify and not "
                            f"here ({exc}); make it separately or start a new order")

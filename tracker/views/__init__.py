@@ -5,18 +5,19 @@ from contextlib import contextmanager
 
 from flask import abort, flash
 
-from ..domain.lifecycle import MoveRefused, sentence  # noqa: F401 (views import sentence from here)
+from ..domain.lifecycle import sentence  # noqa: F401 (views import sentence from here)
+from ..domain.refusals import Refused
 from ..extensions import db
 
 
 @contextmanager
 def refusals_flashed(*, capitalise: bool = True):
-    """A page action: commits what the block did; a rule's refusal (raised before the block's success
-    flash) rolls it all back and becomes a red flash instead."""
+    """A page action: commits what the block did; a refusal of any kind (domain/refusals.py; raised before
+    the block's success flash) rolls it all back and becomes a red flash instead."""
     try:
         yield
         db.session.commit()
-    except MoveRefused as exc:
+    except Refused as exc:
         db.session.rollback()
         flash(sentence(str(exc)) if capitalise else str(exc), "error")
 

@@ -5,7 +5,7 @@ import re
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..auth import page_actor, role_required
-from ..domain.lifecycle import MoveRefused
+from ..domain.refusals import Refused
 from ..extensions import db
 from ..services.batches import create_batch, open_batches
 from ..settings import current_settings
@@ -29,7 +29,7 @@ def index():
             db.session.commit()
             flash(f"{batch.code} created with {len(batch.jobs)} job(s). Scan {batch.code} to move them all.", "success")
             return redirect(url_for("batches.index"))
-        except MoveRefused as exc:
+        except Refused as exc:
             db.session.rollback()
             flash(sentence(str(exc)), "error")
     return render_template("batches/index.html", batches=open_batches(), presses=_presses(),

@@ -19,6 +19,7 @@ from flask_login import current_user
 from ..auth import page_actor, role_required
 from ..domain.intake import CHANNELS, METHODS
 from ..domain.lifecycle import MoveRefused
+from ..domain.refusals import Refused
 from ..domain.sla import DUE_FILTERS
 from ..extensions import db
 from ..htmx import fragment
@@ -188,7 +189,7 @@ def move():
             raise MoveRefused(f"'{to}' is not a stage")
         message = move_card(code, to, actor=page_actor(), source="board")
         db.session.commit()
-    except MoveRefused as exc:
+    except Refused as exc:  # the rules' (MoveRefused) or any other of the family: a red line, 409
         db.session.rollback()
         text = str(exc)
         return _columns_response(filters, 409, error=sentence(text))

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from ..auth import page_actor, role_required
 from ..domain.intake import METHODS, InvalidInput, validate_order
 from ..domain.lifecycle import MoveRefused
+from ..domain.refusals import Refused
 from ..domain.proofs import STATE_WORDS as PROOF_WORDS
 from ..extensions import csrf, db
 from ..htmx import page_or_fragment
@@ -416,7 +417,7 @@ def post_proof(code):
     try:
         proof = service.post_proof(job, filename=upload.filename, content=upload.read(service.max_bytes() + 1),
                                    note=note, actor=page_actor(), source="web")
-    except (ProofRefused, MoveRefused) as exc:
+    except (ProofRefused, Refused) as exc:
         db.session.rollback()
         flash(sentence(getattr(exc, "message", None) or str(exc)), "error")
         return back

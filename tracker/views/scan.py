@@ -8,7 +8,7 @@ from flask import Blueprint, abort, g, jsonify, render_template, request
 
 from ..auth import page_actor, role_required
 from ..dbretry import unit_of_work
-from ..domain.lifecycle import MoveRefused
+from ..domain.refusals import Refused
 from ..extensions import db
 from ..services.scanning import (ScanInputError, pending_label_order, recent_scans, record_scan, scan_json,
                                  station_or_error, undo_scan)
@@ -171,9 +171,9 @@ def undo(station):
     except ScanInputError as exc:
         db.session.rollback()
         return _json_error(exc.message, exc.status, exc.field)
-    except MoveRefused as exc:
+    except Refused as exc:  # the rules (a Conflict) or the scan moved nothing: by its kind
         db.session.rollback()
-        return _json_error(sentence(str(exc)), 409)
+        return _json_error(sentence(str(exc)), exc.status, exc.field)
     db.session.commit()
     answer = scan_json(scan)
     answer["message"] = f"Undone: {answer['message']}"

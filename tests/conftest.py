@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tracker import create_app
 from tracker.extensions import db
@@ -147,3 +147,30 @@ def api(app, client):
 @pytest.fixture
 def manager_api(app, client):
     return Api(client, api_token(app, "manager"))
+
+
+class Statements:
+    """Counts the SQL statements sent while the block runs: `with Statements(app) as seen: ...`, then
+    `seen.sql` (each statement's text, spaces folded, lower case) and `len(seen)`. Needs no app context:
+    it listens on the app's engine."""
+
+    def __init__(self, app=None):
+        self.app, self.sql = app, []
+
+    def _seen(self, conn, cursor, statement, *args):
+        self.sql.append(" ".join(statement.split()).lower())
+
+    def __len__(self) -> int:
+        return len(self.sql)
+
+    def __enter__(self):
+        if self.app is None:
+            self.engine = db.engine  # inside an app context
+        else:
+            with self.app.app_context():
+                self.engine = db.engine
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._seen)

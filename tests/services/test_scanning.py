@@ -1105,19 +1105,11 @@ def test_a_ship_out_check_is_not_undone_by_scan(ship_ctx):
 
 def test_a_scan_reads_the_order_and_its_jobs_in_one_statement(ctx):
     """The hot path's lookup: the scanned order's row and its jobs' in one joined, locked read."""
-    from sqlalchemy import event
+    from tests.conftest import Statements
 
     two_job_order()
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, *args):
-        seen.append(" ".join(statement.split()).lower())
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with Statements() as seen:
         s = scan("A1001B")  # the scan and its commit; the answer's reads afterwards are not the lookup
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
     assert scan_json(s)["outcome"] == "moved"
-    reads = [s for s in seen if s.startswith("select") and (" from orders" in s or " from jobs" in s)]
+    reads = [s for s in seen.sql if s.startswith("select") and (" from orders" in s or " from jobs" in s)]
     assert len(reads) == 1 and " join jobs on " in reads[0], reads

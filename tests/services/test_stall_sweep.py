@@ -71,15 +71,10 @@ def test_board_shows_the_open_alert_count_and_the_alerts_page_lists_them(app, cl
 
 def _statements(run) -> int:
     """How many SQL statements `run()` sends."""
-    from sqlalchemy import event
+    from tests.conftest import Statements
 
-    seen = []
-    listener = lambda *args: seen.append(1)  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with Statements() as seen:
         run()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
     return len(seen)
 
 

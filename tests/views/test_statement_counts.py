@@ -4,29 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import event
-
-from tests.conftest import Api, api_token, build_app, closing, login
+from tests.conftest import Api, Statements, api_token, build_app, closing, login
 from tests.factories import make_order
 from tracker.extensions import db
 from tracker.models import Alert, Shipment, TrackingEvent, utcnow
-
-
-class Statements:
-    def __init__(self, app):
-        self.app, self.seen = app, []
-
-    def _count(self, conn, cursor, statement, *args):
-        self.seen.append(statement)
-
-    def __enter__(self):
-        with self.app.app_context():
-            self.engine = db.engine
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._count)
 
 
 def _parcels(order, n: int, events_each: int = 3) -> None:
@@ -59,7 +40,7 @@ def _count_page(app, client, url: str) -> int:
     assert client.get(url).status_code == 200  # warm: the login check's cache, the settings
     with Statements(app) as st:
         assert client.get(url).status_code == 200
-    return len(st.seen)
+    return len(st)
 
 
 def _with_2_and_20(tmp_path, role: str, measure) -> dict:
@@ -96,7 +77,7 @@ def test_the_alerts_page_and_api_cost_the_same_with_2_or_20_alerts(tmp_path):
         assert len(api.get("/api/alerts").json["alerts"]) == rows
         with Statements(app) as st:
             assert len(api.get("/api/alerts").json["alerts"]) == rows
-        return page, len(st.seen)
+        return page, len(st)
 
     seen = _with_2_and_20(tmp_path, "operator", measure)
     assert seen[2] == seen[20], seen

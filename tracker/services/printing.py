@@ -183,10 +183,6 @@ def printed(job: PrintJob, state: PrinterState) -> None:
 
 
 def queued_count(name: str) -> int:
-    return _queued_count(name)
-
-
-def _queued_count(name: str) -> int:
     return db.session.scalar(select(func.count()).select_from(PrintJob)
                              .where(PrintJob.printer == name, PrintJob.status.in_(("queued", "printing")))) or 0
 

@@ -179,7 +179,7 @@ def daily_digest():
 def _housekeeping_time() -> dt.time:
     from .settings import current_settings
 
-    return current_settings().housekeeping["at"]
+    return current_settings().housekeeping.at
 
 
 @register("housekeeping", 86400, "nightly: removes finished queue rows and old label files, tidies the database",
@@ -200,7 +200,7 @@ def etsy_orders():
 def _backup_time() -> dt.time:
     from .settings import current_settings
 
-    return current_settings().backup["at"]
+    return current_settings().backup.at
 
 
 @register("backup", 86400, "nightly: backs the database up to [backup] directory and removes backups past keep_days",

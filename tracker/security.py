@@ -44,7 +44,7 @@ OWN_BODY_LIMITS = {"imports.upload", "orders.post_proof", "api.post_proof"}
 
 def setting(key: str):
     """One [security] setting of the running app."""
-    return current_settings().security[key]
+    return getattr(current_settings().security, key)
 
 
 class AddressWindows:
@@ -255,11 +255,11 @@ def init_app(app: Flask) -> None:
     sec = app.extensions["tracker_settings"].security
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax")
-    if sec["secure_cookies"] is True:
+    if sec.secure_cookies is True:
         app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
-    elif sec["secure_cookies"] == "auto":
+    elif sec.secure_cookies == "auto":
         app.wsgi_app = SecureCookiesOverTLS(app.wsgi_app)
-    proxies = sec["trusted_proxies"]
+    proxies = sec.trusted_proxies
     if proxies:
         # Outermost, so the cookie middleware and the app both see the client's scheme and address.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)

@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,12 +72,12 @@ class Settings:
     printers: dict[str, dict]
     providers: dict[str, dict]
     marketplaces: dict[str, dict]
-    notifications: dict[str, dict]
-    intake: dict[str, Any]
-    scanning: dict[str, Any]
-    tracking: dict[str, Any]
-    alerts: dict[str, Any]
-    housekeeping: dict[str, Any]
+    notifications: Notifications
+    intake: Intake
+    scanning: Scanning
+    tracking: Tracking
+    alerts: Alerts
+    housekeeping: Housekeeping
     database_url: str
     secret_key: str
     config_path: Path | None
@@ -85,14 +85,14 @@ class Settings:
     # The shop's opening hours ([calendar]); None when the shop has not set one.
     calendar: Any = None
     # [security]: trusted proxies, cookies over TLS, login lockout and rate limits (tracker/security.py).
-    security: dict[str, Any] = field(default_factory=lambda: _security({}))
+    security: Security = field(default_factory=lambda: Security.read({}, "security"))
     # [backup]: the nightly backup's folder (None: instance/backups), time and retention.
-    backup: dict[str, Any] = field(default_factory=lambda: _backup({}))
+    backup: Backup = field(default_factory=lambda: Backup.read({}, "backup"))
     # [[packages]] by name (domain.postage.Package) and [shipping] (label buying).
     packages: dict[str, Any] = field(default_factory=dict)
-    shipping: dict[str, Any] = field(default_factory=lambda: _shipping({}, {}, {}, {}))
+    shipping: Shipping = field(default_factory=lambda: Shipping.read({}, "shipping"))
     # [proofs]: artwork proofs the customer approves through the tracking link (services/proofs.py).
-    proofs: dict[str, Any] = field(default_factory=lambda: _proofs({}, None))
+    proofs: Proofs = field(default_factory=lambda: Proofs.read({}, "proofs"))
 
     @property
     def sla_calendar(self) -> BusinessCalendar:
@@ -189,6 +189,389 @@ def resolve_env(value, where: str = "config"):
             _fail(where, f"{value!r}: after env: comes an environment variable name")
         return os.environ.get(name) or None
     return value
+
+
+# -- typed sections: one validator reads every fixed table ----------------------------------------
+#
+# Each section below is a frozen dataclass. A field's metadata says how its key is read (one of the small
+# readers above, so every message names the key as it always has) and, where the Python name differs, which
+# TOML key it is; `_Section.read` reads a table with them (unknown keys refused first), then the section's
+# `_checked` adds the rules that span keys or sections. Services read attributes (settings.scanning.undo_seconds),
+# never string keys.
+
+def _text(*, pattern=None, required=False):
+    return {"read": lambda t, k, w, d: _str(t, k, w, d, required=required, pattern=pattern)}
+
+
+def _number(*, minimum=0, maximum=None, integer=False):
+    return {"read": lambda t, k, w, d: _num(t, k, w, d, minimum=minimum, maximum=maximum, integer=integer)}
+
+
+def _flag():
+    return {"read": _bool}
+
+
+def _time_of_day():
+    return {"read": _clock}
+
+
+def _reader(fn, key: str | None = None):
+    """A key read by a function of its own: fn(table, key, where, default)."""
+    return {"read": fn, **({"key": key} if key else {})}
+
+
+def _default(f):
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return None
+
+
+class _Section:
+    """A config table read by one validator (see above)."""
+
+    @classmethod
+    def read(cls, value, where: str, **context):
+        table = _table(value, where)
+        readable = {f.metadata.get("key", f.name): f for f in fields(cls) if "read" in f.metadata}
+        _only(table, set(readable), where)
+        values = {f.name: f.metadata["read"](table, key, where, _default(f)) for key, f in readable.items()}
+        return cls._checked(values, table, where, **context)
+
+    @classmethod
+    def _checked(cls, values: dict, table: dict, where: str, **context):
+        return cls(**values)
+
+
+def _section(cls, key: str | None = None):
+    """A table inside a table (shipping.from, notifications.email)."""
+    return _reader(lambda t, k, w, d: cls.read(t.get(k), f"{w}.{k}"), key)
+
+
+# [scanning]
+
+DEFAULT_QC_FAIL_REASONS = ("Misprint", "Wrong colour", "Placement off", "Stain or damage", "Wrong garment",
+                           "Thread break")
+_LONG_PREFIX = re.compile(r"^[A-Z]{4,10}$")
+
+
+def _qc_reasons(t: dict, key: str, where: str, default):
+    reasons = t.get(key, default)
+    if not isinstance(reasons, (list, tuple)) or not reasons or \
+            not all(isinstance(r, str) and r.strip() for r in reasons):
+        _fail(f"{where}.{key}", "must be a list of one or more reasons, like [\"Misprint\", \"Stain\"]")
+    return tuple(r.strip() for r in reasons)
+
+
+@dataclass(frozen=True)
+class Scanning(_Section):
+    badge_prefix: str = field(default="BADGE", metadata=_text(pattern=_LONG_PREFIX))
+    batch_prefix: str = field(default="BATCH", metadata=_text(pattern=_LONG_PREFIX))
+    qc_fail_reasons: tuple[str, ...] = field(default=DEFAULT_QC_FAIL_REASONS, metadata=_reader(_qc_reasons))
+    duplicate_seconds: float = field(default=5, metadata=_number(minimum=0, maximum=60))
+    undo_seconds: float = field(default=60, metadata=_number(minimum=0, maximum=3600))
+
+    @classmethod
+    def _checked(cls, values, table, where, **context):
+        if values["badge_prefix"] == values["batch_prefix"]:
+            _fail(f"{where}.batch_prefix", "must differ from badge_prefix")
+        return cls(**values)
+
+
+# [tracking]
+
+@dataclass(frozen=True)
+class Tracking(_Section):
+    label_no_scan_days: float = field(default=1, metadata=_number(minimum=0.1, maximum=30))
+    no_movement_days: float = field(default=3, metadata=_number(minimum=0.5, maximum=60))
+
+
+# [alerts]: who hears about alerts by email, and when the morning digest and end-of-day checks run.
+
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _emails(t: dict, key: str, where: str, default):
+    emails = t.get(key, default)
+    if not isinstance(emails, (list, tuple)) or not all(isinstance(e, str) for e in emails):
+        _fail(f"{where}.{key}", "must be a list of email addresses, like [\"owner@myshop.com\"]")
+    emails = tuple(e.strip() for e in emails if e and e.strip())
+    for e in emails:
+        if not EMAIL_RE.fullmatch(e):
+            _fail(f"{where}.{key}", f"{e!r} is not an email address")
+    return emails
+
+
+@dataclass(frozen=True)
+class Alerts(_Section):
+    emails: tuple[str, ...] = field(default=(), metadata=_reader(_emails))
+    digest_time: dt.time = field(default=dt.time(7, 30), metadata=_time_of_day())
+    end_of_day: dt.time | None = field(default=None, metadata=_time_of_day())
+    rush_stall_email: bool = field(default=True, metadata=_flag())
+    at_risk_margin_hours: float = field(default=0, metadata=_number(minimum=0, maximum=24 * 14))
+
+
+# [housekeeping]: the nightly clean-up's time and how long finished work is kept.
+
+@dataclass(frozen=True)
+class Housekeeping(_Section):
+    at: dt.time = field(default=dt.time(3, 0), metadata=_time_of_day())
+    keep_days: int = field(default=90, metadata=_number(minimum=7, maximum=3650, integer=True))
+    label_days: int = field(default=30, metadata=_number(minimum=1, maximum=3650, integer=True))
+
+
+# [backup]: where the nightly backup goes (None: instance/backups), when, and how long it is kept.
+
+@dataclass(frozen=True)
+class Backup(_Section):
+    directory: str | None = field(default=None, metadata=_text())
+    at: dt.time = field(default=dt.time(2, 30), metadata=_time_of_day())
+    keep_days: int = field(default=14, metadata=_number(minimum=1, maximum=3650, integer=True))
+
+
+# [proofs]: the stage where a job waits for the customer's approval, whether an approval moves the job on
+# at once, the upload size limit and when an unanswered proof is reminded.
+
+PROOF_MAX_MB = 7.5  # under the web server's 8 MB wall (security.SERVER_BODY_LIMIT), with room for the form
+
+
+@dataclass(frozen=True)
+class Proofs(_Section):
+    stage: str | None = field(default=None, metadata=_text())  # None: proofs are off (no such stage)
+    approval_moves_on: bool = field(default=True, metadata=_flag())
+    max_upload_mb: float = field(default=7, metadata=_number(minimum=0.1, maximum=PROOF_MAX_MB))
+    remind_after_hours: float = field(default=24, metadata=_number(minimum=0, maximum=24 * 30))
+
+    @classmethod
+    def _checked(cls, values, table, where, *, lifecycle: Lifecycle | None = None, **context):
+        if values["stage"] is None and (lifecycle is None or "preproduction" in lifecycle):
+            values["stage"] = "preproduction"
+        stage = values["stage"]
+        if lifecycle is not None and stage is not None:  # None: the stages have no preproduction; proofs are off
+            if stage not in lifecycle:
+                _fail(f"{where}.stage", f"{stage!r} is not a stage (stages: {', '.join(lifecycle.keys)})")
+            if lifecycle.get(stage).scope != "job" or stage == QC_STAGE or lifecycle.next_key(stage) is None:
+                _fail(f"{where}.stage", "must be a job stage before quality check (a proof is approved before printing)")
+        return cls(**values)
+
+
+# [security]: how many reverse proxies stand in front (their X-Forwarded-* headers are trusted), whether
+# cookies are marked Secure, the login lockout, and the rate limits per client address.
+
+RATE_RE = re.compile(r"^\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*"
+                     r"(;\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*)*\Z")
+
+
+def _rate(t: dict, key: str, where: str, default: str) -> str:
+    value = _str(t, key, where, default)
+    if not RATE_RE.match(value):
+        _fail(f"{where}.{key}", f"{value!r} is not a rate such as \"60/minute\" or \"20/minute;200/hour\"")
+    return value
+
+
+def _secure_cookies(t: dict, key: str, where: str, default):
+    secure = t.get(key, default)
+    if secure not in ("auto", True, False):
+        _fail(f"{where}.{key}", "must be \"auto\" (Secure when the request came over HTTPS), true or false")
+    return secure
+
+
+@dataclass(frozen=True)
+class Security(_Section):
+    trusted_proxies: int = field(default=0, metadata=_number(minimum=0, maximum=5, integer=True))
+    secure_cookies: bool | str = field(default="auto", metadata=_reader(_secure_cookies))
+    lockout_after: int = field(default=10, metadata=_number(minimum=3, maximum=100, integer=True))
+    lockout_minutes: int = field(default=15, metadata=_number(minimum=1, maximum=24 * 60, integer=True))
+    login_rate: str = field(default="20/minute;200/hour", metadata=_reader(_rate))
+    public_rate: str = field(default="60/minute", metadata=_reader(_rate))
+    webhook_rate: str = field(default="1200/minute", metadata=_reader(_rate))
+
+
+# [intake]: limits on an order's items and quantities, job labels at intake, and the decoration method an
+# item gets ([[method_rules]], read beside it).
+
+def _method(t: dict, key: str, where: str, default):
+    from .domain.intake import METHODS
+
+    method = _str(t, key, where, default)
+    if method not in METHODS:
+        _fail(f"{where}.{key}", f"{method!r} is not a method (one of {', '.join(METHODS)})")
+    return method
+
+
+@dataclass(frozen=True)
+class Intake(_Section):
+    max_quantity: int = field(default=100_000, metadata=_number(minimum=1, maximum=1_000_000, integer=True))
+    max_items: int = field(default=200, metadata=_number(minimum=1, maximum=10_000, integer=True))
+    print_job_labels: bool = field(default=False, metadata=_flag())
+    label_printer: str | None = field(default=None, metadata=_text())
+    default_method: str = field(default="other", metadata=_reader(_method))
+    method_rules: tuple = ()  # from [[method_rules]]
+
+    @classmethod
+    def _checked(cls, values, table, where, *, printers: dict | None = None, method_rules=(), **context):
+        printers = printers or {}
+        if values["label_printer"] is not None and values["label_printer"] not in printers:
+            _fail(f"{where}.label_printer", f"no printer named {values['label_printer']!r} in [printers]")
+        if values["print_job_labels"] and values["label_printer"] is None and not printers:
+            _fail(f"{where}.print_job_labels", "needs a printer: add [printers.NAME] or set intake.label_printer")
+        return cls(**values, method_rules=tuple(method_rules))
+
+
+# [shipping]: buying labels (docs/SHIPPING.md): which provider, the rule that picks a rate, the ship-from
+# address, the printer for labels bought away from a station, and the default package.
+
+SHIPPING_PROVIDERS = providers.LABEL_PROVIDERS
+FROM_KEYS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
+
+
+@dataclass(frozen=True)
+class ShipFrom(_Section):
+    name: str | None = field(default=None, metadata=_text())
+    company: str | None = field(default=None, metadata=_text())
+    street1: str | None = field(default=None, metadata=_text())
+    street2: str | None = field(default=None, metadata=_text())
+    city: str | None = field(default=None, metadata=_text())
+    state: str | None = field(default=None, metadata=_text())
+    zip: str | None = field(default=None, metadata=_text())
+    country: str | None = field(default=None, metadata=_text())
+    phone: str | None = field(default=None, metadata=_text())
+    email: str | None = field(default=None, metadata=_text())
+
+    @classmethod
+    def _checked(cls, values, table, where, **context):
+        country = values["country"]
+        if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
+            _fail(f"{where}.country", f"must be a two-letter country code, like \"US\", got {country!r}")
+        return cls(**values)
+
+
+def _choose(t: dict, key: str, where: str, default):
+    from .domain.postage import parse_rule
+
+    try:
+        return parse_rule(_str(t, key, where, default))
+    except ValueError as exc:
+        _fail(f"{where}.{key}", f"{exc}")
+
+
+@dataclass(frozen=True)
+class Shipping(_Section):
+    provider: str | None = field(default=None, metadata=_text())
+    rule: Any = field(default="cheapest", metadata=_reader(_choose, "choose"))  # domain.postage's rule
+    ship_from: ShipFrom = field(default_factory=ShipFrom, metadata=_section(ShipFrom, "from"))
+    printer: str | None = field(default=None, metadata=_text())
+    verify_addresses: bool = field(default=True, metadata=_flag())
+    default_package: str | None = field(default=None, metadata=_text())
+
+    @classmethod
+    def _checked(cls, values, table, where, *, printers: dict | None = None, providers: dict | None = None,
+                 packages: dict | None = None, **context):
+        provider = values["provider"]
+        if provider is not None and provider not in SHIPPING_PROVIDERS:
+            _fail(f"{where}.provider", f"{provider!r} cannot buy labels (one of: {', '.join(SHIPPING_PROVIDERS)})")
+        if provider is None:  # the first label provider with a key set
+            values["provider"] = next((p for p in SHIPPING_PROVIDERS if ((providers or {}).get(p) or {}).get("api_key")),
+                                      None)
+        if values["printer"] is not None and values["printer"] not in (printers or {}):
+            _fail(f"{where}.printer", f"no printer named {values['printer']!r} in [printers]")
+        if values["default_package"] is not None and values["default_package"] not in (packages or {}):
+            _fail(f"{where}.default_package", f"no package preset named {values['default_package']!r} in [[packages]]")
+        return cls(**values)
+
+
+# [notifications]: e-mail to the customer, which kinds are sent, and the shop's own signed webhook. env:
+# values are resolved before (an unset variable is None).
+
+NOTIFICATION_KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay",
+                      "tracking_changed", "proof_posted", "proof_reminder")
+_SENDER = re.compile(r"[^@\s<>]+@[^@\s<>]+|[^<>]*<[^@\s<>]+@[^@\s<>]+>")
+
+
+def _sender(t: dict, key: str, where: str, default):
+    sender = _str(t, key, where, default)
+    if sender is not None and not _SENDER.fullmatch(sender.strip()):
+        _fail(f"{where}.{key}", f"{sender!r} is not an e-mail address (like \"Shop <orders@shop.example>\")")
+    return sender
+
+
+def _secret_text(hint: str):
+    def read(t: dict, key: str, where: str, default):
+        value = t.get(key)
+        if value is not None and not isinstance(value, str):
+            _fail(f"{where}.{key}", f"must be a string (best \"{hint}\")")
+        return value or None
+    return {"read": read}
+
+
+def _maybe_flag(t: dict, key: str, where: str, default):
+    """true or false, or None when the key is not written (then the section decides)."""
+    return _bool(t, key, where, None)
+
+
+@dataclass(frozen=True)
+class Email(_Section):
+    """enabled is true only when smtp_host and sender are set (and enabled is not false); enabled = true
+    without them is a ConfigError."""
+    enabled: bool = field(default=False, metadata=_reader(_maybe_flag))
+    smtp_host: str | None = field(default=None, metadata=_text())
+    smtp_port: int = field(default=25, metadata=_number(minimum=1, maximum=65535, integer=True))
+    sender: str | None = field(default=None, metadata=_reader(_sender))
+    username: str | None = field(default=None, metadata=_text())
+    password: str | None = field(default=None, metadata=_secret_text("env:SMTP_PASSWORD"))
+    starttls: bool = field(default=False, metadata=_flag())
+    timeout: float = field(default=20, metadata=_number(minimum=1, maximum=300))
+
+    @classmethod
+    def _checked(cls, values, table, where, **context):
+        host, sender, asked = values["smtp_host"], values["sender"], values["enabled"]
+        if asked and host is None:
+            _fail(f"{where}.smtp_host", "is required when notifications.email.enabled is true")
+        if asked and sender is None:
+            _fail(f"{where}.sender", "is required to send e-mail (the From address)")
+        values["enabled"] = bool((host is not None if asked is None else asked) and host and sender)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Webhook(_Section):
+    """enabled is true only when url and secret are set (and enabled is not false)."""
+    enabled: bool = field(default=False, metadata=_reader(_maybe_flag))
+    url: str | None = field(default=None, metadata=_text())
+    secret: str | None = field(default=None, metadata=_secret_text("env:INKTRAIL_WEBHOOK_SECRET"))
+    timeout: float = field(default=10, metadata=_number(minimum=1, maximum=60))
+
+    @classmethod
+    def _checked(cls, values, table, where, **context):
+        url, asked = values["url"], values["enabled"]
+        if url is not None and not re.match(r"^https?://[^\s/]+", url):
+            _fail(f"{where}.url", f"{url!r} must start with http:// or https://")
+        enabled = url is not None if asked is None else asked
+        if enabled and asked and url is None:
+            _fail(f"{where}.url", "is required when notifications.webhook.enabled is true")
+        if enabled and url is not None and "secret" not in table:
+            _fail(f"{where}.secret", "is required: every POST is signed with it (use \"env:NAME\")")
+        values["enabled"] = bool(enabled and url and values["secret"])
+        return cls(**values)
+
+
+def _kinds(t: dict, key: str, where: str, default):
+    where = f"{where}.{key}"
+    kinds = _table(t.get(key), where)
+    _only(kinds, set(NOTIFICATION_KINDS), where)
+    return {k: _bool(kinds, k, where, True) for k in NOTIFICATION_KINDS}
+
+
+@dataclass(frozen=True)
+class Notifications(_Section):
+    email: Email = field(default_factory=Email, metadata=_section(Email))
+    kinds: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(NOTIFICATION_KINDS, True),
+                                   metadata=_reader(_kinds))
+    webhook: Webhook = field(default_factory=Webhook, metadata=_section(Webhook))
+
+    def sends(self, kind: str) -> bool:
+        return self.kinds.get(kind, True)
 
 
 # -- sections --------------------------------------------------------------------------------------
@@ -379,100 +762,6 @@ def _marketplaces(raw: dict) -> dict[str, dict]:
     return tables
 
 
-NOTIFICATION_KINDS = ("order_received", "shipped", "out_for_delivery", "delivered", "exception", "delay",
-                      "tracking_changed", "proof_posted", "proof_reminder")
-
-
-def _notifications(raw: dict) -> dict[str, dict]:
-    """[notifications] -> {"email": {...}, "kinds": {kind: bool}, "webhook": {...}}:
-
-    email:   {"enabled": bool, "smtp_host": str|None, "smtp_port": int, "sender": str|None,
-              "username": str|None, "password": str|None, "starttls": bool, "timeout": float}
-             enabled is true only when smtp_host and sender are set (and enabled is not false);
-             enabled = true without them is a ConfigError.
-    kinds:   every kind in NOTIFICATION_KINDS -> bool (default true).
-    webhook: {"enabled": bool, "url": str|None, "secret": str|None, "timeout": float}
-             enabled is true only when url and secret are set (and enabled is not false).
-    env: values are already resolved (an unset variable is None)."""
-    t = _table(raw.get("notifications"), "notifications")
-    _only(t, {"email", "kinds", "webhook"}, "notifications")
-
-    where = "notifications.email"
-    email = _table(t.get("email"), where)
-    _only(email, {"enabled", "smtp_host", "smtp_port", "sender", "username", "password", "starttls", "timeout"},
-          where)
-    host = _str(email, "smtp_host", where)
-    sender = _str(email, "sender", where)
-    if sender is not None and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+|[^<>]*<[^@\s<>]+@[^@\s<>]+>", sender.strip()):
-        _fail(f"{where}.sender", f"{sender!r} is not an e-mail address (like \"Shop <orders@shop.example>\")")
-    enabled = _bool(email, "enabled", where, host is not None)
-    if enabled and "enabled" in email and host is None:
-        _fail(f"{where}.smtp_host", "is required when notifications.email.enabled is true")
-    if enabled and "enabled" in email and sender is None:
-        _fail(f"{where}.sender", "is required to send e-mail (the From address)")
-    username = _str(email, "username", where)
-    password = email.get("password")
-    if password is not None and not isinstance(password, str):
-        _fail(f"{where}.password", "must be a string (best \"env:SMTP_PASSWORD\")")
-    email_out = {
-        "enabled": bool(enabled and host and sender),
-        "smtp_host": host,
-        "smtp_port": _num(email, "smtp_port", where, 25, minimum=1, maximum=65535, integer=True),
-        "sender": sender,
-        "username": username,
-        "password": password or None,
-        "starttls": _bool(email, "starttls", where, False),
-        "timeout": _num(email, "timeout", where, 20, minimum=1, maximum=300),
-    }
-
-    where = "notifications.kinds"
-    kinds = _table(t.get("kinds"), where)
-    _only(kinds, set(NOTIFICATION_KINDS), where)
-    kinds_out = {k: _bool(kinds, k, where, True) for k in NOTIFICATION_KINDS}
-
-    where = "notifications.webhook"
-    hook = _table(t.get("webhook"), where)
-    _only(hook, {"enabled", "url", "secret", "timeout"}, where)
-    url = _str(hook, "url", where)
-    if url is not None and not re.match(r"^https?://[^\s/]+", url):
-        _fail(f"{where}.url", f"{url!r} must start with http:// or https://")
-    secret = hook.get("secret")
-    if secret is not None and not isinstance(secret, str):
-        _fail(f"{where}.secret", "must be a string (best \"env:INKTRAIL_WEBHOOK_SECRET\")")
-    hook_enabled = _bool(hook, "enabled", where, url is not None)
-    if hook_enabled and "enabled" in hook and url is None:
-        _fail(f"{where}.url", "is required when notifications.webhook.enabled is true")
-    if hook_enabled and url is not None and "secret" not in hook:
-        _fail(f"{where}.secret", "is required: every POST is signed with it (use \"env:NAME\")")
-    hook_out = {"enabled": bool(hook_enabled and url and secret), "url": url, "secret": secret or None,
-                "timeout": _num(hook, "timeout", where, 10, minimum=1, maximum=60)}
-    return {"email": email_out, "kinds": kinds_out, "webhook": hook_out}
-
-
-def _intake(raw: dict, printers: dict) -> dict:
-    t = _table(raw.get("intake"), "intake")
-    _only(t, {"max_quantity", "max_items", "print_job_labels", "label_printer", "default_method"}, "intake")
-    from .domain.intake import METHODS
-
-    default_method = _str(t, "default_method", "intake", "other")
-    if default_method not in METHODS:
-        _fail("intake.default_method", f"{default_method!r} is not a method (one of {', '.join(METHODS)})")
-    label_printer = _str(t, "label_printer", "intake")
-    if label_printer is not None and label_printer not in printers:
-        _fail("intake.label_printer", f"no printer named {label_printer!r} in [printers]")
-    print_labels = _bool(t, "print_job_labels", "intake", False)
-    if print_labels and label_printer is None and not printers:
-        _fail("intake.print_job_labels", "needs a printer: add [printers.NAME] or set intake.label_printer")
-    return {
-        "max_quantity": _num(t, "max_quantity", "intake", 100_000, minimum=1, maximum=1_000_000, integer=True),
-        "max_items": _num(t, "max_items", "intake", 200, minimum=1, maximum=10_000, integer=True),
-        "print_job_labels": print_labels,
-        "label_printer": label_printer,
-        "default_method": default_method,
-        "method_rules": _method_rules(raw),
-    }
-
-
 def _method_rules(raw: dict) -> list:
     """[[method_rules]]: which decoration method a marketplace or CSV item gets (domain/marketplace.py)."""
     from .domain.intake import METHODS
@@ -494,62 +783,6 @@ def _method_rules(raw: dict) -> list:
             _fail(where, "needs at least one of sku, product_type, tag or title to match on")
         rules.append(MethodRule(method=method, **conditions))
     return rules
-
-
-DEFAULT_QC_FAIL_REASONS = ["Misprint", "Wrong colour", "Placement off", "Stain or damage", "Wrong garment",
-                           "Thread break"]
-
-
-def _scanning(raw: dict) -> dict:
-    t = _table(raw.get("scanning"), "scanning")
-    _only(t, {"badge_prefix", "batch_prefix", "qc_fail_reasons", "duplicate_seconds", "undo_seconds"}, "scanning")
-    long_prefix = re.compile(r"^[A-Z]{4,10}$")
-    badge = _str(t, "badge_prefix", "scanning", "BADGE", pattern=long_prefix)
-    batch = _str(t, "batch_prefix", "scanning", "BATCH", pattern=long_prefix)
-    if badge == batch:
-        _fail("scanning.batch_prefix", "must differ from badge_prefix")
-    reasons = t.get("qc_fail_reasons", DEFAULT_QC_FAIL_REASONS)
-    if not isinstance(reasons, list) or not reasons or not all(isinstance(r, str) and r.strip() for r in reasons):
-        _fail("scanning.qc_fail_reasons", "must be a list of one or more reasons, like [\"Misprint\", \"Stain\"]")
-    return {
-        "badge_prefix": badge,
-        "batch_prefix": batch,
-        "qc_fail_reasons": [r.strip() for r in reasons],
-        "duplicate_seconds": _num(t, "duplicate_seconds", "scanning", 5, minimum=0, maximum=60),
-        "undo_seconds": _num(t, "undo_seconds", "scanning", 60, minimum=0, maximum=3600),
-    }
-
-
-def _tracking(raw: dict) -> dict:
-    t = _table(raw.get("tracking"), "tracking")
-    _only(t, {"label_no_scan_days", "no_movement_days"}, "tracking")
-    return {
-        "label_no_scan_days": _num(t, "label_no_scan_days", "tracking", 1, minimum=0.1, maximum=30),
-        "no_movement_days": _num(t, "no_movement_days", "tracking", 3, minimum=0.5, maximum=60),
-    }
-
-
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def _alerts(raw: dict) -> dict:
-    """[alerts]: who hears about alerts by email, and when the morning digest and end-of-day checks run."""
-    t = _table(raw.get("alerts"), "alerts")
-    _only(t, {"emails", "digest_time", "end_of_day", "rush_stall_email", "at_risk_margin_hours"}, "alerts")
-    emails = t.get("emails", [])
-    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-        _fail("alerts.emails", "must be a list of email addresses, like [\"owner@myshop.com\"]")
-    emails = [e.strip() for e in emails if e and e.strip()]
-    for e in emails:
-        if not EMAIL_RE.fullmatch(e):
-            _fail("alerts.emails", f"{e!r} is not an email address")
-    return {
-        "emails": emails,
-        "digest_time": _clock(t, "digest_time", "alerts", dt.time(7, 30)),
-        "end_of_day": _clock(t, "end_of_day", "alerts", None),
-        "rush_stall_email": _bool(t, "rush_stall_email", "alerts", True),
-        "at_risk_margin_hours": _num(t, "at_risk_margin_hours", "alerts", 0, minimum=0, maximum=24 * 14),
-    }
 
 
 def _packages(raw: dict) -> dict:
@@ -577,121 +810,6 @@ def _packages(raw: dict) -> dict:
             _fail(where, "give length_in, width_in and height_in together, or none of them")
         out[name] = Package(float(weight), *[float(s) if s is not None else None for s in sides], name=name)
     return out
-
-
-SHIPPING_PROVIDERS = providers.LABEL_PROVIDERS
-FROM_KEYS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
-
-
-def _shipping(raw: dict, printers: dict, providers: dict, packages: dict) -> dict:
-    """[shipping]: buying labels (docs/SHIPPING.md): which provider, the rule that picks a rate, the
-    ship-from address, the printer for labels bought away from a station, and the default package."""
-    from .domain.postage import parse_rule
-
-    t = _table(raw.get("shipping"), "shipping")
-    _only(t, {"provider", "choose", "from", "printer", "verify_addresses", "default_package"}, "shipping")
-    provider = _str(t, "provider", "shipping")
-    if provider is not None and provider not in SHIPPING_PROVIDERS:
-        _fail("shipping.provider", f"{provider!r} cannot buy labels (one of: {', '.join(SHIPPING_PROVIDERS)})")
-    if provider is None:  # the first label provider with a key set
-        provider = next((p for p in SHIPPING_PROVIDERS if (providers.get(p) or {}).get("api_key")), None)
-    try:
-        rule = parse_rule(_str(t, "choose", "shipping", "cheapest"))
-    except ValueError as exc:
-        _fail("shipping.choose", f"{exc}")
-        raise  # unreachable: _fail raises
-    ship_from = _table(t.get("from"), "shipping.from")
-    _only(ship_from, set(FROM_KEYS), "shipping.from")
-    for key in FROM_KEYS:
-        _str(ship_from, key, "shipping.from")
-    country = ship_from.get("country")
-    if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
-        _fail("shipping.from.country", f"must be a two-letter country code, like \"US\", got {country!r}")
-    printer = _str(t, "printer", "shipping")
-    if printer is not None and printer not in printers:
-        _fail("shipping.printer", f"no printer named {printer!r} in [printers]")
-    default_package = _str(t, "default_package", "shipping")
-    if default_package is not None and default_package not in packages:
-        _fail("shipping.default_package", f"no package preset named {default_package!r} in [[packages]]")
-    return {"provider": provider, "rule": rule, "from": {k: ship_from.get(k) for k in FROM_KEYS},
-            "printer": printer, "verify_addresses": _bool(t, "verify_addresses", "shipping", True),
-            "default_package": default_package}
-
-
-def _housekeeping(raw: dict) -> dict:
-    """[housekeeping]: the nightly clean-up's time and how long finished work is kept."""
-    t = _table(raw.get("housekeeping"), "housekeeping")
-    _only(t, {"at", "keep_days", "label_days"}, "housekeeping")
-    return {
-        "at": _clock(t, "at", "housekeeping", dt.time(3, 0)),
-        "keep_days": _num(t, "keep_days", "housekeeping", 90, minimum=7, maximum=3650, integer=True),
-        "label_days": _num(t, "label_days", "housekeeping", 30, minimum=1, maximum=3650, integer=True),
-    }
-
-
-PROOF_MAX_MB = 7.5  # under the web server's 8 MB wall (security.SERVER_BODY_LIMIT), with room for the form
-
-
-def _proofs(raw: dict, lifecycle: Lifecycle | None) -> dict:
-    """[proofs]: the stage where a job waits for the customer's approval, whether an approval moves the
-    job on at once, the upload size limit and when an unanswered proof is reminded."""
-    t = _table(raw.get("proofs"), "proofs")
-    _only(t, {"stage", "approval_moves_on", "max_upload_mb", "remind_after_hours"}, "proofs")
-    default = "preproduction" if lifecycle is None or "preproduction" in lifecycle else None
-    stage = _str(t, "stage", "proofs", default)
-    if lifecycle is not None and stage is not None:  # None: the stages have no preproduction; proofs are off
-        if stage not in lifecycle:
-            _fail("proofs.stage", f"{stage!r} is not a stage (stages: {', '.join(lifecycle.keys)})")
-        if lifecycle.get(stage).scope != "job" or stage == QC_STAGE or lifecycle.next_key(stage) is None:
-            _fail("proofs.stage", "must be a job stage before quality check (a proof is approved before printing)")
-    return {
-        "stage": stage,
-        "approval_moves_on": _bool(t, "approval_moves_on", "proofs", True),
-        "max_upload_mb": _num(t, "max_upload_mb", "proofs", 7, minimum=0.1, maximum=PROOF_MAX_MB),
-        "remind_after_hours": _num(t, "remind_after_hours", "proofs", 24, minimum=0, maximum=24 * 30),
-    }
-
-
-def _backup(raw: dict) -> dict:
-    """[backup]: where the nightly backup goes (None: instance/backups), when, and how long it is kept."""
-    t = _table(raw.get("backup"), "backup")
-    _only(t, {"directory", "at", "keep_days"}, "backup")
-    return {
-        "directory": _str(t, "directory", "backup"),
-        "at": _clock(t, "at", "backup", dt.time(2, 30)),
-        "keep_days": _num(t, "keep_days", "backup", 14, minimum=1, maximum=3650, integer=True),
-    }
-
-
-RATE_RE = re.compile(r"^\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*"
-                     r"(;\s*[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?\s*)*\Z")
-
-
-def _rate(t: dict, key: str, default: str) -> str:
-    value = _str(t, key, "security", default)
-    if not RATE_RE.match(value):
-        _fail(f"security.{key}", f"{value!r} is not a rate such as \"60/minute\" or \"20/minute;200/hour\"")
-    return value
-
-
-def _security(raw: dict) -> dict:
-    """[security]: how many reverse proxies stand in front (their X-Forwarded-* headers are trusted), whether
-    cookies are marked Secure, the login lockout, and the rate limits per client address."""
-    t = _table(raw.get("security"), "security")
-    _only(t, {"trusted_proxies", "secure_cookies", "lockout_after", "lockout_minutes", "login_rate",
-              "public_rate", "webhook_rate"}, "security")
-    secure = t.get("secure_cookies", "auto")
-    if secure not in ("auto", True, False):
-        _fail("security.secure_cookies", "must be \"auto\" (Secure when the request came over HTTPS), true or false")
-    return {
-        "trusted_proxies": _num(t, "trusted_proxies", "security", 0, minimum=0, maximum=5, integer=True),
-        "secure_cookies": secure,
-        "lockout_after": _num(t, "lockout_after", "security", 10, minimum=3, maximum=100, integer=True),
-        "lockout_minutes": _num(t, "lockout_minutes", "security", 15, minimum=1, maximum=24 * 60, integer=True),
-        "login_rate": _rate(t, "login_rate", "20/minute;200/hour"),
-        "public_rate": _rate(t, "public_rate", "60/minute"),
-        "webhook_rate": _rate(t, "webhook_rate", "1200/minute"),
-    }
 
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -867,18 +985,19 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
         printers=printers,
         providers=providers,
         packages=packages,
-        shipping=_shipping(raw, printers, providers, packages),
+        shipping=Shipping.read(raw.get("shipping"), "shipping", printers=printers, providers=providers,
+                               packages=packages),
         marketplaces=_marketplaces(raw),
-        notifications=_notifications(raw),
-        intake=_intake(raw, printers),
-        scanning=_scanning(raw),
-        tracking=_tracking(raw),
-        alerts=_alerts(raw),
-        housekeeping=_housekeeping(raw),
-        backup=_backup(raw),
-        proofs=_proofs(raw, lifecycle),
+        notifications=Notifications.read(raw.get("notifications"), "notifications"),
+        intake=Intake.read(raw.get("intake"), "intake", printers=printers, method_rules=_method_rules(raw)),
+        scanning=Scanning.read(raw.get("scanning"), "scanning"),
+        tracking=Tracking.read(raw.get("tracking"), "tracking"),
+        alerts=Alerts.read(raw.get("alerts"), "alerts"),
+        housekeeping=Housekeeping.read(raw.get("housekeeping"), "housekeeping"),
+        backup=Backup.read(raw.get("backup"), "backup"),
+        proofs=Proofs.read(raw.get("proofs"), "proofs", lifecycle=lifecycle),
         calendar=_calendar(raw, shop),
-        security=_security(raw),
+        security=Security.read(raw.get("security"), "security"),
         database_url=normalise_database_url(database_url),
         secret_key=_secret_key(instance_path),
         config_path=Path(config_path) if config_path else None,

@@ -71,7 +71,7 @@ def init_app(app):
 
     @app.context_processor
     def proof_settings():
-        return {"proof_stage": current_settings().proofs["stage"]}
+        return {"proof_stage": current_settings().proofs.stage}
 
     @app.template_global("due_status")
     def due_status_today(due):

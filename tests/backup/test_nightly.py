@@ -16,7 +16,7 @@ from tracker.jobs import JOBS, run_job
 from tracker.models import SchedulerJob
 from tracker.scheduling import build_scheduler
 from tracker.services import backup as backups
-from tracker.settings import ConfigError
+from tracker.settings import Backup, ConfigError
 
 EXT = "pgdump" if PG_URL else "sqlite3"
 UTC = dt.timezone.utc
@@ -130,4 +130,4 @@ def test_the_commented_backup_example_in_config_toml_loads(tmp_path):
         example.append(line[2:])
     (tmp_path / "config.toml").write_text("\n".join(example), encoding="utf-8")
     settings = load_settings(tmp_path / "instance", tmp_path / "config.toml")
-    assert settings.backup == {"directory": "/mnt/backup-disk/inktrail", "at": dt.time(2, 30), "keep_days": 14}
+    assert settings.backup == Backup(directory="/mnt/backup-disk/inktrail", at=dt.time(2, 30), keep_days=14)

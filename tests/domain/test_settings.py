@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker.settings import ConfigError, default_database_url, load_settings, normalise_database_url
+from tracker.settings import (Alerts, ConfigError, Housekeeping, Intake, Proofs, default_database_url, load_settings,
+                              normalise_database_url)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,8 +51,8 @@ def test_empty_file_gives_defaults(load, instance):
         ("Print shop", "http://127.0.0.1:5000", "UTC", "A", 1001)
     assert s.lifecycle.keys[0] == "received" and s.lifecycle.keys[-1] == "delivered"
     assert s.stations == {} and s.printers == {} and s.providers == {} and s.marketplaces == {}
-    assert s.intake == {"max_quantity": 100_000, "max_items": 200, "print_job_labels": False, "label_printer": None,
-                        "default_method": "other", "method_rules": []}
+    assert s.intake == Intake(max_quantity=100_000, max_items=200, print_job_labels=False, label_printer=None,
+                              default_method="other", method_rules=())
     assert s.database_url == default_database_url(instance) == f"sqlite:///{instance / 'tracker.db'}"
 
 
@@ -129,9 +130,9 @@ def test_full_config(load):
     assert s.printers["front"] == {"driver": "zpl", "host": "10.0.0.5", "port": 9100}
     assert s.printers["desk"]["driver"] == "escpos-file"
     assert s.providers["easypost"]["base_url"] == "http://127.0.0.1:8001"
-    assert s.notifications["email"]["smtp_port"] == 2525
-    assert s.intake == {"max_quantity": 500, "max_items": 20, "print_job_labels": False, "label_printer": None,
-                        "default_method": "other", "method_rules": []}
+    assert s.notifications.email.smtp_port == 2525
+    assert s.intake == Intake(max_quantity=500, max_items=20, print_job_labels=False, label_printer=None,
+                              default_method="other", method_rules=())
     assert s.printers["desk"]["width_mm"] == 58
     assert s.database_url == "sqlite:////tmp/inktrail.db"
 
@@ -529,14 +530,14 @@ def test_secret_key_made_by_another_process_first_is_used(instance, tmp_path, mo
 
 def test_alerts_and_housekeeping_defaults_and_values(load):
     s = load("")
-    assert s.alerts == {"emails": [], "digest_time": dt.time(7, 30), "end_of_day": None, "rush_stall_email": True,
-                        "at_risk_margin_hours": 0}
-    assert s.housekeeping == {"at": dt.time(3, 0), "keep_days": 90, "label_days": 30}
+    assert s.alerts == Alerts(emails=(), digest_time=dt.time(7, 30), end_of_day=None, rush_stall_email=True,
+                              at_risk_margin_hours=0)
+    assert s.housekeeping == Housekeeping(at=dt.time(3, 0), keep_days=90, label_days=30)
     s = load('[alerts]\nemails = ["owner@shop.test", " "]\ndigest_time = "6:05"\nend_of_day = "24:00"\n'
              'rush_stall_email = false\nat_risk_margin_hours = 12\n[housekeeping]\nat = "01:30"\nkeep_days = 30\n')
-    assert s.alerts == {"emails": ["owner@shop.test"], "digest_time": dt.time(6, 5), "end_of_day": dt.time.max,
-                        "rush_stall_email": False, "at_risk_margin_hours": 12}
-    assert s.housekeeping["at"] == dt.time(1, 30) and s.housekeeping["keep_days"] == 30
+    assert s.alerts == Alerts(emails=("owner@shop.test",), digest_time=dt.time(6, 5), end_of_day=dt.time.max,
+                              rush_stall_email=False, at_risk_margin_hours=12)
+    assert s.housekeeping.at == dt.time(1, 30) and s.housekeeping.keep_days == 30
 
 
 @pytest.mark.parametrize("text,phrase", [
@@ -579,9 +580,9 @@ def test_method_rules(load):
 
     s = load('[intake]\ndefault_method = "dtf"\n[[method_rules]]\nmethod = "embroidery"\nsku = "*-EMB-*"\n'
              '[[method_rules]]\nmethod = "screen"\ntag = "screen"\nproduct_type = "Tee"\n')
-    assert s.intake["default_method"] == "dtf"
-    assert s.intake["method_rules"] == [MethodRule("embroidery", sku="*-EMB-*"),
-                                        MethodRule("screen", product_type="Tee", tag="screen")]
+    assert s.intake.default_method == "dtf"
+    assert s.intake.method_rules == (MethodRule("embroidery", sku="*-EMB-*"),
+                                     MethodRule("screen", product_type="Tee", tag="screen"))
 
 
 @pytest.mark.parametrize("text,phrase", [
@@ -610,9 +611,9 @@ def test_shipping_defaults_to_the_provider_with_a_key_and_reads_presets(load):
         name = "Mailer"
         weight_oz = 10
         """)
-    assert s.shipping["provider"] == "shippo" and s.shipping["rule"].days == 3
+    assert s.shipping.provider == "shippo" and s.shipping.rule.days == 3
     assert s.packages["Mailer"].weight_oz == 10 and s.packages["Mailer"].length_in is None
-    assert load("").shipping["provider"] is None
+    assert load("").shipping.provider is None
 
 
 @pytest.mark.parametrize("text,where", [
@@ -632,8 +633,8 @@ def test_shipping_mistakes_name_the_key(load, text, where):
 
 
 def test_proofs_settings_default_and_refuse_bad_values(tmp_path):
-    assert load_settings(tmp_path, overrides={}).proofs == {
-        "stage": "preproduction", "approval_moves_on": True, "max_upload_mb": 7, "remind_after_hours": 24}
+    assert load_settings(tmp_path, overrides={}).proofs == Proofs(
+        stage="preproduction", approval_moves_on=True, max_upload_mb=7, remind_after_hours=24)
     for proofs, message in (({"stage": "qc"}, "proofs.stage: must be a job stage before quality check"),
                             ({"stage": "packaging"}, "proofs.stage: must be a job stage before quality check"),
                             ({"stage": "nope"}, "proofs.stage: 'nope' is not a stage"),

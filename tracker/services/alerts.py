@@ -275,7 +275,7 @@ def risk_sweep(now: dt.datetime | None = None) -> dict:
                 work = [(order.code, order.stage, order.stage_entered_at)]
             risk = eta.due_risk(now=now, tz=tz, calendar=calendar, due=order.due_date, work=work,
                                 people_stages=people, stage_typical=typical, transit=transit,
-                                margin_hours=settings.alerts["at_risk_margin_hours"])
+                                margin_hours=settings.alerts.at_risk_margin_hours)
             key = f"at_risk:{order.id}:{order.due_date.isoformat()}"
             if risk is None or not risk.at_risk:
                 continue
@@ -318,7 +318,7 @@ def end_of_day_cutoff(now: dt.datetime) -> dt.datetime | None:
     settings = current_settings()
     tz = settings.shop.tz
     day = now.astimezone(tz).date()
-    at = settings.alerts["end_of_day"]
+    at = settings.alerts.end_of_day
     if settings.calendar is not None:
         if not settings.calendar.is_open_day(day):
             return None
@@ -384,9 +384,9 @@ def _staff_mail_ready() -> list[str]:
     from ..settings import current_settings
 
     settings = current_settings()
-    if not (settings.notifications.get("email") or {}).get("enabled"):
+    if not settings.notifications.email.enabled:
         return []
-    return list(settings.alerts["emails"])
+    return list(settings.alerts.emails)
 
 
 def _staff_mail(template: str, key: str, subject: str, context: dict) -> int:
@@ -420,7 +420,7 @@ def rush_stall_mail(alert: Alert) -> int:
     from ..settings import current_settings
 
     settings = current_settings()
-    if not settings.alerts["rush_stall_email"] or alert.order is None or not alert.order.rush:
+    if not settings.alerts.rush_stall_email or alert.order is None or not alert.order.rush:
         return 0
     return _staff_mail("rush_stall", f"rush_stall:{alert.key}", f"Rush order {alert.order.code} has stalled",
                        {"alert": alert, "order": alert.order,
@@ -471,7 +471,7 @@ def daily_digest(now: dt.datetime | None = None) -> dict:
         return {"sent": 0, "why": "no [alerts] emails, or mail is off in [notifications.email]"}
     if settings.calendar is not None and not settings.calendar.is_open_day(local.date()):
         return {"sent": 0, "why": "the shop is closed today"}
-    if local.time() < settings.alerts["digest_time"]:
+    if local.time() < settings.alerts.digest_time:
         return {"sent": 0, "why": "not yet digest time"}
     context = digest_context(now)
     subject = (f"{settings.shop.name}: {len(context['attention'])} alert"

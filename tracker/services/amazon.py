@@ -75,10 +75,10 @@ def _run(data: bytes, *, actor: Actor | None, dry_run: bool) -> dict:
     result = {"dry_run": dry_run, "rows": 0, "orders": 0, "created": [], "existing": [], "would_create": [],
               "refused": [], "errors": [], "skipped": [], "unreadable": None}
     try:
-        parsed = report.parse_report(data, rules=settings.intake["method_rules"],
-                                     default_method=settings.intake["default_method"], tz=settings.shop.tz,
-                                     max_quantity=settings.intake["max_quantity"],
-                                     max_items=settings.intake["max_items"])
+        parsed = report.parse_report(data, rules=settings.intake.method_rules,
+                                     default_method=settings.intake.default_method, tz=settings.shop.tz,
+                                     max_quantity=settings.intake.max_quantity,
+                                     max_items=settings.intake.max_items)
     except report.UnreadableReport as exc:
         result["unreadable"] = str(exc)
         return result

@@ -103,7 +103,7 @@ def database_kind() -> str:
 
 def backup_directory() -> Path:
     """[backup] directory; relative to the instance folder; default instance/backups."""
-    configured = current_settings().backup.get("directory")
+    configured = current_settings().backup.directory
     instance = Path(current_app.instance_path)
     return instance / "backups" if not configured else (instance / Path(configured).expanduser())
 
@@ -371,7 +371,7 @@ def nightly_backup(now: dt.datetime | None = None) -> dict:
     now = now or utcnow()
     directory = backup_directory()
     result = backup_to_folder(now)
-    removed = prune_backups(directory, current_settings().backup["keep_days"], now)
+    removed = prune_backups(directory, current_settings().backup.keep_days, now)
     log.info("backup: removed %s old backup%s", len(removed), "" if len(removed) == 1 else "s")
     return {"file": result.path.name, "bytes": result.size, "removed": len(removed)}
 

@@ -42,7 +42,7 @@ def create_batch(job_codes: list[str], *, station: str | None, actor: Actor, nam
     number = next_number("batch", 1)
     position = (db.session.scalar(select(func.max(Batch.position)).where(Batch.station == station,
                                                                          Batch.closed_at.is_(None))) or 0) + 1
-    batch = Batch(code=f"{settings.scanning['batch_prefix']}{number}", name=(name or "").strip()[:120] or None,
+    batch = Batch(code=f"{settings.scanning.batch_prefix}{number}", name=(name or "").strip()[:120] or None,
                   station=station, position=position, created_by=actor.name)
     db.session.add(batch)
     db.session.flush()

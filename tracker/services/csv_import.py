@@ -162,9 +162,9 @@ def today() -> dt.date:
 def plan(table: Table, mapping: dict[str, str]) -> ImportPlan:
     """Every row checked with the shop's limits and method rules; `mapping` must be checked already."""
     intake = current_settings().intake
-    return rules.plan_import(table, mapping, today=today(), max_quantity=intake["max_quantity"],
-                             max_items=intake["max_items"], method_rules=intake["method_rules"],
-                             default_method=intake["default_method"])
+    return rules.plan_import(table, mapping, today=today(), max_quantity=intake.max_quantity,
+                             max_items=intake.max_items, method_rules=intake.method_rules,
+                             default_method=intake.default_method)
 
 
 def _existing_codes(refs: list[str]) -> dict[str, str]:

@@ -157,9 +157,9 @@ def _demo_proofs(now: dt.datetime) -> None:
     from ..models import Job
     from . import proofs
 
-    if current_settings().proofs["stage"] is None:
+    if current_settings().proofs.stage is None:
         return
-    jobs = db.session.scalars(select(Job).where(Job.stage == current_settings().proofs["stage"])
+    jobs = db.session.scalars(select(Job).where(Job.stage == current_settings().proofs.stage)
                               .order_by(Job.id).limit(2)).all()
     for i, job in enumerate(jobs):
         img = Image.new("RGB", (900, 700), "white")

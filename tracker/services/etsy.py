@@ -111,10 +111,10 @@ def process_receipt(delivery_id: int) -> str:
     try:
         with db.session.begin_nested():
             doc = json.loads(delivery.body)
-            draft = api.parse_receipt(doc, rules=settings.intake["method_rules"],
-                                      default_method=settings.intake["default_method"], tz=settings.shop.tz,
-                                      max_quantity=settings.intake["max_quantity"],
-                                      max_items=settings.intake["max_items"])
+            draft = api.parse_receipt(doc, rules=settings.intake.method_rules,
+                                      default_method=settings.intake.default_method, tz=settings.shop.tz,
+                                      max_quantity=settings.intake.max_quantity,
+                                      max_items=settings.intake.max_items)
             order, created = create_order(draft, actor=ETSY, source=SOURCE)
             outcome = "created" if created else "existing"
             # A receipt Etsy updated after we took it in: the order exists, nothing more to do.

@@ -98,12 +98,11 @@ def notify(order: Order, kind: str, *, dedupe: str = "", context: dict | None = 
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
     cfg = current_settings().notifications
-    if not cfg.get("kinds", {}).get(kind, True) or order.id is None:
+    if not cfg.sends(kind) or order.id is None:
         return []
     context = dict(context or {})
     messages = []
-    email = cfg.get("email") or {}
-    if email.get("enabled") and (order.customer_email or "").strip():
+    if cfg.email.enabled and (order.customer_email or "").strip():
         key = message_key("email", kind, order.id, dedupe)
         msg = _existing(key)
         if msg is None:
@@ -112,8 +111,7 @@ def notify(order: Order, kind: str, *, dedupe: str = "", context: dict | None = 
                                          "message_id": f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@inktrail>"},
                           order_id=order.id)
         messages.append(msg)
-    hook = cfg.get("webhook") or {}
-    if hook.get("enabled"):
+    if cfg.webhook.enabled:
         from ..queries import tracking_url
 
         key = message_key("webhook", kind, order.id, dedupe)
@@ -187,12 +185,12 @@ def tracking_number_changed(shipment, old_number: str) -> list:
 # -- sending (outbox handlers: no database here) ---------------------------------------------------------
 
 def send_email(payload: dict):
-    cfg = current_settings().notifications.get("email") or {}
-    if not cfg.get("enabled"):
+    cfg = current_settings().notifications.email
+    if not cfg.enabled:
         raise RetryLater("e-mail is switched off in [notifications.email]", seconds=3600)
     msg = EmailMessage()
     msg["Subject"] = payload["subject"]
-    msg["From"] = cfg["sender"]
+    msg["From"] = cfg.sender
     msg["To"] = payload["to"]
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = payload.get("message_id") or None
@@ -200,11 +198,11 @@ def send_email(payload: dict):
     msg.set_content(payload["text"])
     msg.add_alternative(payload["html"], subtype="html")
     try:
-        with smtplib.SMTP(cfg["smtp_host"], cfg["smtp_port"], timeout=cfg.get("timeout", 20)) as smtp:
-            if cfg.get("starttls"):
+        with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout) as smtp:
+            if cfg.starttls:
                 smtp.starttls()
-            if cfg.get("username"):
-                smtp.login(cfg["username"], cfg.get("password") or "")
+            if cfg.username:
+                smtp.login(cfg.username, cfg.password or "")
             refused = smtp.send_message(msg)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
@@ -229,16 +227,16 @@ def sign(body: bytes, secret: str) -> str:
 def send_webhook(payload: dict):
     from ..integrations.http import ProviderError, request
 
-    cfg = current_settings().notifications.get("webhook") or {}
-    if not cfg.get("enabled"):
+    cfg = current_settings().notifications.webhook
+    if not cfg.enabled:
         raise RetryLater("the webhook is switched off in [notifications.webhook]", seconds=3600)
     body = payload["body"]
     # request() serialises json= exactly like this; the signature covers those bytes.
     raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
     headers = {"X-Inktrail-Event": payload["kind"], "X-Inktrail-Event-Id": body["id"],
-               "X-Inktrail-Signature": sign(raw, cfg["secret"])}
+               "X-Inktrail-Signature": sign(raw, cfg.secret)}
     try:
-        request("POST", cfg["url"], headers=headers, json=body, timeout=cfg.get("timeout", 10))
+        request("POST", cfg.url, headers=headers, json=body, timeout=cfg.timeout)
     except ProviderError as exc:
         if exc.retryable:
             raise RetryLater(str(exc), seconds=exc.retry_after) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import dataclasses
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -58,7 +59,7 @@ class Bought:
 
 def label_provider() -> tuple[str, dict]:
     settings = current_settings()
-    name = settings.shipping["provider"]
+    name = settings.shipping.provider
     if name is None:
         raise PostageProblem(409, "no label provider is set up: set [providers.easypost] api_key (or "
                                   "[providers.shippo] api_key) in config.toml, e.g. api_key = \"env:EASYPOST_API_KEY\"")
@@ -77,7 +78,7 @@ def package_for(data: dict, *, station: str | None = None) -> rules.Package:
     """The package a request names or types; else the station's last one, else [shipping] default_package."""
     settings = current_settings()
     default_name = station_package(station) if station else None
-    default_name = default_name or settings.shipping["default_package"]
+    default_name = default_name or settings.shipping.default_package
     default = settings.packages.get(default_name) if default_name else None
     try:
         return rules.package_from(data, settings.packages, default=default)
@@ -111,8 +112,8 @@ def ship_to(order: Order) -> rules.Address:
 
 
 def ship_from() -> rules.Address:
-    cfg = current_settings().shipping["from"]
-    address = rules.Address(**{**cfg, "country": (cfg.get("country") or "US").upper()})
+    cfg = current_settings().shipping.ship_from
+    address = rules.Address(**{**dataclasses.asdict(cfg), "country": (cfg.country or "US").upper()})
     missing = rules.address_missing(address, who="the ship-from address ([shipping.from] in config.toml)")
     if missing:
         raise PostageProblem(409, missing, "shipping.from")
@@ -127,7 +128,7 @@ def printer_for(printer: str | None, station: str | None) -> str | None:
                                       f"{', '.join(settings.printers) or 'none'})", "printer")
         return printer
     st = settings.stations.get(station) if station else None
-    return ((st.printer if st else None) or settings.shipping["printer"] or settings.intake.get("label_printer")
+    return ((st.printer if st else None) or settings.shipping.printer or settings.intake.label_printer
             or next(iter(settings.printers), None))
 
 
@@ -181,7 +182,7 @@ def quote_rates(code: str, package: rules.Package, *, actor: Actor, is_return: b
     fmt = _label_format(printer)
     order_id, order_code = order.id, order.code
     db.session.commit()  # no transaction stays open while the provider is asked
-    if current_settings().shipping["verify_addresses"]:
+    if current_settings().shipping.verify_addresses:
         for address, whose in ((to, f"{order_code}'s ship-to address"), (origin, "the ship-from address")):
             try:
                 refusal = _verified(name, cfg, address)
@@ -228,7 +229,7 @@ def rates_of(row: LabelPurchase) -> list[rules.Rate]:
 
 
 def picked_rate(row: LabelPurchase) -> rules.Rate:
-    return rules.choose_rate(rates_of(row), current_settings().shipping["rule"])
+    return rules.choose_rate(rates_of(row), current_settings().shipping.rule)
 
 
 # -- buying -----------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ KINDS = ("job", "packing")
 def printer_or_error(name: str | None) -> tuple[str, dict]:
     printers = current_settings().printers
     if name is None:
-        name = current_settings().intake.get("label_printer") or next(iter(printers), None)
+        name = current_settings().intake.label_printer or next(iter(printers), None)
         if name is None:
             raise Invalid("no printer is set up: add [printers.NAME] to config.toml", "printer")
     if name not in printers:
@@ -53,8 +53,8 @@ def intake_labels(order: Order, *, actor: Actor, source: str, job: Job | None = 
     ([intake] print_job_labels), the new order's labels, or the added job's, are queued now; the print
     queue prints them after the commit."""
     intake = current_settings().intake
-    if intake.get("print_job_labels"):
-        queue_labels(order, kind="job", printer=intake.get("label_printer"), actor=actor, source=source,
+    if intake.print_job_labels:
+        queue_labels(order, kind="job", printer=intake.label_printer, actor=actor, source=source,
                      jobs=[job] if job is not None else None)
 
 

@@ -41,11 +41,11 @@ def file_path(proof: Proof) -> Path:
 
 
 def max_bytes() -> int:
-    return int(current_settings().proofs["max_upload_mb"] * 1024 * 1024)
+    return int(current_settings().proofs.max_upload_mb * 1024 * 1024)
 
 
 def proof_stage() -> str:
-    return current_settings().proofs["stage"]
+    return current_settings().proofs.stage
 
 
 def _write(name: str, content: bytes) -> None:
@@ -153,12 +153,12 @@ def answer_proof(order: Order, proof_id, *, answer: str, comment: str | None = N
     lc = current_settings().lifecycle
     cfg = current_settings().proofs
     comment = rules.clean_text(comment, field="comment", max_len=rules.COMMENT_MAX)
-    stage = cfg["stage"] or job.stage
+    stage = cfg.stage or job.stage
     plan = rules.plan_answer(answer=answer, comment=comment, version=proof.version, state=proof.state,
                              latest_version=latest_version(job), cancelled=order.stage == CANCELLED,
                              job_stage=job.stage, proof_stage=stage,
                              next_stage=lc.next_key(stage) if stage in lc else None,
-                             moves_on=cfg["approval_moves_on"])
+                             moves_on=cfg.approval_moves_on)
     if not plan.apply:
         return Answered(proof, False, plan.message)
     now = at or utcnow()
@@ -182,7 +182,7 @@ def remind_sweep(now: dt.datetime | None = None) -> dict:
     """One reminder per proof version left unanswered for [proofs] remind_after_hours (0: never)."""
     from .notifications import notify
 
-    hours = current_settings().proofs["remind_after_hours"]
+    hours = current_settings().proofs.remind_after_hours
     if not hours:
         return {"reminded": 0}
     now = now or utcnow()

@@ -15,7 +15,7 @@ from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRef
 from ..domain.refusals import Invalid, NotFound, Refused
 from ..extensions import db
 from ..models import Batch, Event, Job, LabelPurchase, Order, Scan, Shipment, StationState, User, utcnow
-from ..settings import Station, current_settings
+from ..settings import Scanning, Station, current_settings
 from . import orders as order_service
 from .orders import Actor
 from .rows import insert_new
@@ -83,7 +83,7 @@ def station_or_error(key: str) -> Station:
     return station
 
 
-def _scanning_settings() -> dict:
+def _scanning_settings() -> Scanning:
     return current_settings().scanning
 
 
@@ -121,7 +121,7 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
     if uid is not None and not rules.valid_uid(uid):
         raise BadScan("scan_id must be 8 to 64 letters, digits, - or _", "scan_id")
     cfg = _scanning_settings()
-    read = rules.read_code(code, badge_prefix=cfg["badge_prefix"], batch_prefix=cfg["batch_prefix"])
+    read = rules.read_code(code, badge_prefix=cfg.badge_prefix, batch_prefix=cfg.batch_prefix)
     now = utcnow()
     values = dict(uid=uid or uuid.uuid4().hex, station=station.key, code=code.strip()[:200], kind=read.kind,
                   action=action, operator=(operator or actor.name or "")[:80] or None, source=source,
@@ -205,7 +205,7 @@ _PREVIOUS_SCAN = (select(_s.c.kind, _s.c.action, _s.c.undone_at, _s.c.outcome, _
                   .order_by(_s.c.id.desc()).limit(1))
 
 
-def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: dict) -> bool:
+def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: Scanning) -> bool:
     previous = db.session.connection().execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
@@ -216,8 +216,8 @@ def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: dict) -> bool
         return False
     if previous.outcome not in ("moved", "duplicate"):
         return False
-    prev_read = rules.read_code(previous.code, badge_prefix=cfg["badge_prefix"], batch_prefix=cfg["batch_prefix"])
-    if not rules.is_duplicate(prev_read.value, previous.received_at, read.value, now, cfg["duplicate_seconds"]):
+    prev_read = rules.read_code(previous.code, badge_prefix=cfg.badge_prefix, batch_prefix=cfg.batch_prefix)
+    if not rules.is_duplicate(prev_read.value, previous.received_at, read.value, now, cfg.duplicate_seconds):
         return False
     scan.ok, scan.outcome = True, "duplicate"
     scan.order_id, scan.job_id = previous.order_id, previous.job_id
@@ -434,7 +434,7 @@ def _move_batch(scan: _Outcome, station: Station, code: str, actor: Actor) -> No
 
 
 def _qc_fail(scan: _Outcome, station: Station, read, actor: Actor, reason: str | None) -> None:
-    reasons = _scanning_settings()["qc_fail_reasons"]
+    reasons = _scanning_settings().qc_fail_reasons
     reason = (reason or "").strip()
     if not reason:
         raise _Refused("say why it failed QC (pick a reason)")
@@ -559,7 +559,7 @@ def undo_scan(uid: str, *, actor: Actor, station: str | None = None) -> Scan:
     now = utcnow()
     why = rules.undo_refusal(scan_ok=scan.ok, outcome=scan.outcome, received_at=scan.received_at,
                              undone=scan.undone_at is not None, now=now,
-                             window=_scanning_settings()["undo_seconds"], bought_label=_label_bought_by(scan))
+                             window=_scanning_settings().undo_seconds, bought_label=_label_bought_by(scan))
     if why is None and scan.kind == "label":
         why = "a ship-out check cannot be undone by scan; move the order back from its page"
     if why:

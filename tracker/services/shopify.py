@@ -72,8 +72,8 @@ def _today() -> dt.date:
 
 def _draft(data: dict):
     s = current_settings()
-    return api.parse_order(data, s.intake["method_rules"], s.intake["default_method"], _today(),
-                           max_quantity=s.intake["max_quantity"], max_items=s.intake["max_items"])
+    return api.parse_order(data, s.intake.method_rules, s.intake.default_method, _today(),
+                           max_quantity=s.intake.max_quantity, max_items=s.intake.max_items)
 
 
 # -- webhooks in -----------------------------------------------------------------------------------

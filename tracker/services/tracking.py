@@ -409,7 +409,7 @@ def carrier_alert_sweep(now: dt.datetime | None = None) -> dict:
     now = now or utcnow()
     cfg = current_settings().tracking
     tz = current_settings().shop.tz
-    stale = now - dt.timedelta(days=cfg["no_movement_days"])
+    stale = now - dt.timedelta(days=cfg.no_movement_days)
     keep = {"label_no_scan": set(), "no_movement": set(), "carrier_exception": set()}
     open_shipments = db.session.scalars(select(Shipment).where(Shipment.final.is_(False)))
     for s in open_shipments:
@@ -417,7 +417,7 @@ def carrier_alert_sweep(now: dt.datetime | None = None) -> dict:
         if s.order and s.order.stage == CANCELLED:
             continue
         if s.activated_at is None and \
-                current_settings().work_calendar.add_days(s.created_at, cfg["label_no_scan_days"]) <= now:
+                current_settings().work_calendar.add_days(s.created_at, cfg.label_no_scan_days) <= now:
             key = f"label_no_scan:{s.id}"
             keep["label_no_scan"].add(key)
             raise_alert("label_no_scan", key, since=s.created_at, order_id=s.order_id, shipment_id=s.id,
@@ -428,7 +428,7 @@ def carrier_alert_sweep(now: dt.datetime | None = None) -> dict:
             keep["no_movement"].add(key)
             raise_alert("no_movement", key, since=s.last_event_at, order_id=s.order_id, shipment_id=s.id,
                         message=f"{code}: no carrier movement on {s.tracking_number} for "
-                                f"{cfg['no_movement_days']:g} days")
+                                f"{cfg.no_movement_days:g} days")
         if s.exception:
             keep["carrier_exception"].add(f"exception:{s.id}:{s.exception}:{s.last_event_at}")
     closed = sum(close_alerts_except(kind, keys, now=now) for kind, keys in keep.items())

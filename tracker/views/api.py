@@ -100,8 +100,8 @@ def create_order():
     data = json_body()
     settings = current_settings()
     today = utcnow().astimezone(settings.shop.tz).date()
-    draft = validate_order(data, today=today, max_quantity=settings.intake["max_quantity"],
-                           max_items=settings.intake["max_items"], default_channel="api")
+    draft = validate_order(data, today=today, max_quantity=settings.intake.max_quantity,
+                           max_items=settings.intake.max_items, default_channel="api")
     order, created = order_service.create_order(draft, actor=g.actor, source="api")
     db.session.commit()
     return jsonify(order_json(order)), 201 if created else 200
@@ -337,7 +337,7 @@ def postage_rates(order_id):
     except ValueError:
         chosen = None
     return jsonify({"order_id": order.code, "provider": row.provider, "quote_id": row.id, "package": package.as_dict(),
-                    "rule": current_settings().shipping["rule"].text, "chosen_rate_id": chosen,
+                    "rule": current_settings().shipping.rule.text, "chosen_rate_id": chosen,
                     "rates": [r.as_json() for r in rates_of(row)]})
 
 

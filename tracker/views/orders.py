@@ -75,7 +75,7 @@ def new():
     rows = [{"description": "", "method": "dtg", "quantity": ""}] * 3
     error = None
     if request.method == "POST":
-        raw_rows = _item_rows(request.form, current_settings().intake["max_items"] + 1)
+        raw_rows = _item_rows(request.form, current_settings().intake.max_items + 1)
         rows = raw_rows + [{"description": "", "method": "dtg", "quantity": ""}] * max(0, 2 - len(raw_rows))
         if form.validate_on_submit():
             data = {
@@ -91,8 +91,8 @@ def new():
             settings = current_settings()
             try:
                 draft = validate_order(data, today=utcnow().astimezone(settings.shop.tz).date(),
-                                       max_quantity=settings.intake["max_quantity"],
-                                       max_items=settings.intake["max_items"], default_channel="manual")
+                                       max_quantity=settings.intake.max_quantity,
+                                       max_items=settings.intake.max_items, default_channel="manual")
                 order, _ = order_service.create_order(draft, actor=page_actor(), source="web")
                 db.session.commit()
                 flash(f"Order {order.code} created with {len(order.jobs)} job(s).", "success")
@@ -143,12 +143,12 @@ def _proofs_panel(order) -> dict:
     from ..services.proofs import proofs_of
 
     settings = current_settings()
-    stage, lc = settings.proofs["stage"], settings.lifecycle
+    stage, lc = settings.proofs.stage, settings.lifecycle
     if stage is None:
         return {"stage": None}
     open_jobs = [j for j in order.jobs if postable_refusal(lc, job_code=j.code, job_stage=j.stage,
                                                            order_stage=order.stage, proof_stage=stage) is None]
-    return {"stage": stage, "rows": proofs_of(order), "jobs": open_jobs, "max_mb": settings.proofs["max_upload_mb"]}
+    return {"stage": stage, "rows": proofs_of(order), "jobs": open_jobs, "max_mb": settings.proofs.max_upload_mb}
 
 
 def _shipping_panel(order) -> dict | None:
@@ -164,7 +164,7 @@ def _shipping_panel(order) -> dict | None:
         return None
     settings = current_settings()
     return {"provider": provider_label(provider), "packages": list(settings.packages),
-            "default_package": settings.shipping["default_package"], "rule": settings.shipping["rule"].text,
+            "default_package": settings.shipping.default_package, "rule": settings.shipping.rule.text,
             "purchases": purchases_of(order), "key": uuid.uuid4().hex,
             "address_missing": address_missing(ship_to(order), who="The address")}
 
@@ -423,7 +423,7 @@ def post_proof(code):
         return back
     db.session.commit()
     mailed = " and the customer was e-mailed a link" if order.customer_email and \
-        current_settings().notifications["email"]["enabled"] else ""
+        current_settings().notifications.email.enabled else ""
     flash(f"Proof v{proof.version} for {job.code} posted{mailed}.", "success")
     return back
 

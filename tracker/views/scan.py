@@ -80,13 +80,13 @@ def page(station):
         from ..services.postage import station_package
 
         packages = list(settings.packages.values())
-        package = station_package(st.key) or settings.shipping["default_package"]
+        package = station_package(st.key) or settings.shipping.default_package
     g.csp_wasm = True  # the camera's barcode decoder is WebAssembly
     return render_template("scan/page.html", station=st, recent=[scan_json(s) for s in recent_scans(st.key)],
-                           qc_reasons=cfg["qc_fail_reasons"] if st.moves_to in ("qc", "production") else [],
-                           pending=pending_label_order(st.key), undo_seconds=cfg["undo_seconds"],
-                           badge_prefix=cfg["badge_prefix"], packages=packages, package=package,
-                           camera_repeat_ms=int(max(cfg["duplicate_seconds"], 2) * 1000))
+                           qc_reasons=cfg.qc_fail_reasons if st.moves_to in ("qc", "production") else [],
+                           pending=pending_label_order(st.key), undo_seconds=cfg.undo_seconds,
+                           badge_prefix=cfg.badge_prefix, packages=packages, package=package,
+                           camera_repeat_ms=int(max(cfg.duplicate_seconds, 2) * 1000))
 
 
 def _json_object():

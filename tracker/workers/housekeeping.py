@@ -43,13 +43,13 @@ def run_housekeeping(now: dt.datetime | None = None) -> dict:
     transaction per batch); returns what it removed."""
     now = now or utcnow()
     cfg = current_settings().housekeeping
-    keep = now - dt.timedelta(days=cfg["keep_days"])
-    labels = now - dt.timedelta(days=cfg["label_days"])
+    keep = now - dt.timedelta(days=cfg.keep_days)
+    labels = now - dt.timedelta(days=cfg.label_days)
     counts = {
         "webhook_deliveries": _webhook_deliveries(keep),
         "outbox": _outbox(keep),
         "print_jobs": _print_jobs(labels),
-        "alerts": _alerts(now - dt.timedelta(days=2 * cfg["keep_days"])),
+        "alerts": _alerts(now - dt.timedelta(days=2 * cfg.keep_days)),
     }
     counts["label_files"] = _label_files(labels)
     counts["proof_files"] = _proof_files(now - dt.timedelta(days=1))

@@ -5,6 +5,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from .refusals import Invalid
+
 METHODS = ("dtg", "dtf", "screen", "embroidery", "other")
 METHOD_LABELS = {"dtg": "DTG", "dtf": "DTF", "screen": "Screen", "embroidery": "Embroidery", "other": "Other"}
 CHANNELS = ("manual", "shopify", "etsy", "amazon", "csv", "api")
@@ -14,11 +16,8 @@ REF_RE = re.compile(r"^[\x21-\x7e]{1,100}$")  # printable ASCII, no spaces
 MAX_DUE_DAYS_AHEAD = 3 * 365
 
 
-class InvalidInput(ValueError):
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+class InvalidInput(Invalid):
+    """An order (or an item) that does not look like one: the message says which field and why."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from .refusals import Invalid
+
 # Carriers' own upper limits for a parcel (USPS 70 lb, UPS and FedEx 150 lb; 108 in the longest side):
 # anything past them is a typo, caught here before a provider is asked.
 MAX_WEIGHT_OZ = 150 * 16
@@ -14,13 +16,8 @@ MAX_SIDE_IN = 108
 RULES = ("cheapest", "fastest", "cheapest_within_days:N")
 
 
-class PostageRefused(ValueError):
+class PostageRefused(Invalid):
     """Input a label cannot be bought with; the message says what to change. `field` names the input."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .lifecycle import CANCELLED
+from .refusals import Conflict, Invalid, NotFound, Refused, TooLarge
 
 APPROVE, CHANGES = "approve", "changes"
 ANSWERS = (APPROVE, CHANGES)
@@ -28,13 +29,25 @@ TYPES = {"png": ("image/png", "PNG image"), "jpg": ("image/jpeg", "JPEG image"),
 ACCEPTED_WORDS = "a PNG, JPEG or WebP image, or a PDF"
 
 
-class ProofRefused(Exception):
-    """A proof or an answer the rules refuse: `status` is the HTTP status the API answers (400 invalid,
+class ProofRefused(Refused):
+    """A proof or an answer the rules refuse; its kind gives the status every surface answers (400 invalid,
     404 not found, 409 conflict with the job's state, 413 too large); `field` the input at fault."""
 
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+
+class ProofInvalid(ProofRefused, Invalid):
+    pass
+
+
+class ProofNotFound(ProofRefused, NotFound):
+    pass
+
+
+class ProofConflict(ProofRefused, Conflict):
+    pass
+
+
+class ProofTooLarge(ProofRefused, TooLarge):
+    pass
 
 
 def proof_type(content: bytes) -> str | None:
@@ -54,13 +67,13 @@ def proof_type(content: bytes) -> str | None:
 def check_upload(content: bytes, *, max_bytes: int) -> str:
     """The type of an uploaded proof file, or ProofRefused saying what is wrong with it."""
     if not content:
-        raise ProofRefused(400, "the file is empty: choose the proof's image or PDF", "file")
+        raise ProofInvalid("the file is empty: choose the proof's image or PDF", "file")
     if len(content) > max_bytes:
-        raise ProofRefused(413, f"the file is too large: a proof may be {round(max_bytes / 1024 / 1024, 1):g} MB at most "
+        raise ProofTooLarge(f"the file is too large: a proof may be {round(max_bytes / 1024 / 1024, 1):g} MB at most "
                                 "(export it smaller or as a JPEG)", "file")
     kind = proof_type(content)
     if kind is None:
-        raise ProofRefused(400, f"the file is not {ACCEPTED_WORDS} (it was checked by its content, not its name)",
+        raise ProofInvalid(f"the file is not {ACCEPTED_WORDS} (it was checked by its content, not its name)",
                            "file")
     return kind
 
@@ -79,13 +92,13 @@ def postable_refusal(lc, *, job_code: str, job_stage: str, order_stage: str, pro
 def check_postable(lc, **kw) -> None:
     refusal = postable_refusal(lc, **kw)
     if refusal:
-        raise ProofRefused(409, refusal)
+        raise ProofConflict(refusal)
 
 
 def clean_text(value: str | None, *, field: str, max_len: int) -> str | None:
     text = (value or "").strip()
     if len(text) > max_len:
-        raise ProofRefused(400, f"the {field} is too long (at most {max_len} characters)", field)
+        raise ProofInvalid(f"the {field} is too long (at most {max_len} characters)", field)
     return text or None
 
 
@@ -105,9 +118,9 @@ def plan_answer(*, answer: str, comment: str | None, version: int, state: str, l
                 moves_on: bool) -> AnswerPlan:
     """The customer's answer to proof `version` (in `state`), the job's latest being `latest_version`."""
     if answer not in ANSWERS:
-        raise ProofRefused(400, "answer with approve or changes", "answer")
+        raise ProofInvalid("answer with approve or changes", "answer")
     if answer == CHANGES and not comment:
-        raise ProofRefused(400, "say what should change, so the shop can make the next version", "comment")
+        raise ProofInvalid("say what should change, so the shop can make the next version", "comment")
     if cancelled:
         return AnswerPlan(False, "This order was cancelled, so the proof needs no answer. Nothing was changed.")
     if version < latest_version or state == SUPERSEDED:

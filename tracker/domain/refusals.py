@@ -3,7 +3,11 @@ and its kind, which decides the answer's status in every surface (the API, the s
 
 - NotFound: what was named does not exist (404);
 - Conflict: it exists, but its state forbids this now (409);
-- Invalid: the request itself is wrong (400).
+- Invalid: the request itself is wrong (400); TooLarge, an upload over its limit (413);
+- Unprocessable: the request is well formed, but what it names cannot be used for it (422: a code nothing
+  has, an address a carrier cannot deliver to, a provider that refused);
+- Unavailable: an outside service did not answer usefully (503 busy, 502 a bad answer, 504 no answer in
+  time): nothing was done, and trying again later may work.
 
 A service raises one of these (or a subclass of its own); the views map the kind, never the message's
 words, to a status."""
@@ -28,3 +32,26 @@ class NotFound(Refused):
 
 class Conflict(Refused):
     status = 409
+
+
+class TooLarge(Invalid):
+    status = 413
+
+
+class Unprocessable(Refused):
+    status = 422
+
+
+class Unavailable(Refused):
+    """An outside service asked us to slow down (503)."""
+    status = 503
+
+
+class BadGateway(Unavailable):
+    """An outside service answered with an error or something unreadable (502)."""
+    status = 502
+
+
+class GatewayTimeout(Unavailable):
+    """An outside service did not answer in time (504)."""
+    status = 504

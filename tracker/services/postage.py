@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 from ..domain import postage as rules
 from ..domain.carriers import CARRIER_NAMES
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE, PACK_STAGE, MoveRefused
-from ..domain.refusals import Refused
+from ..domain.refusals import (BadGateway, Conflict, GatewayTimeout, Invalid, NotFound, Refused, Unavailable,
+                               Unprocessable)
 from ..extensions import db
 from ..integrations.http import ProviderError
 from ..integrations.postage import PROVIDERS, download_label
@@ -40,12 +41,37 @@ STALE_CLAIM_SECONDS = BUY_TIMEOUT + 30
 NOTE_KIND = "postage"
 
 
-class PostageProblem(Exception):
-    """Why a label was not bought, in words for the shop, with the HTTP status the API answers."""
+class PostageProblem(Refused):
+    """Why a label was not bought, in words for the shop; its kind (below) gives the status every surface
+    answers (domain/refusals.py)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+
+class PostageInvalid(PostageProblem, Invalid):
+    pass
+
+
+class PostageNotFound(PostageProblem, NotFound):
+    pass
+
+
+class PostageConflict(PostageProblem, Conflict):
+    pass
+
+
+class PostageUnprocessable(PostageProblem, Unprocessable):
+    """The provider refused, or the order lacks what it needs (an address it can deliver to)."""
+
+
+class ProviderBusy(PostageProblem, Unavailable):
+    pass
+
+
+class ProviderFailed(PostageProblem, BadGateway):
+    pass
+
+
+class ProviderTimedOut(PostageProblem, GatewayTimeout):
+    pass
 
 
 @dataclass(frozen=True)
@@ -61,11 +87,11 @@ def label_provider() -> tuple[str, dict]:
     settings = current_settings()
     name = settings.shipping.provider
     if name is None:
-        raise PostageProblem(409, "no label provider is set up: set [providers.easypost] api_key (or "
+        raise PostageConflict("no label provider is set up: set [providers.easypost] api_key (or "
                                   "[providers.shippo] api_key) in config.toml, e.g. api_key = \"env:EASYPOST_API_KEY\"")
     cfg = settings.providers.get(name) or {}
     if not cfg.get("api_key"):
-        raise PostageProblem(409, f"[shipping] provider is {name}, but [providers.{name}] api_key is not set "
+        raise PostageConflict(f"[shipping] provider is {name}, but [providers.{name}] api_key is not set "
                                   f"(or its environment variable is empty)")
     return name, cfg
 
@@ -83,7 +109,7 @@ def package_for(data: dict, *, station: str | None = None) -> rules.Package:
     try:
         return rules.package_from(data, settings.packages, default=default)
     except rules.PostageRefused as exc:
-        raise PostageProblem(400, exc.message, exc.field) from None
+        raise PostageInvalid(exc.message, exc.field) from None
 
 
 def station_package(station: str) -> str | None:
@@ -97,7 +123,7 @@ def station_package(station: str) -> str | None:
 
 def remember_station_package(station: str, name: str) -> None:
     if name not in current_settings().packages:
-        raise PostageProblem(400, f"there is no package preset {name[:40]!r}", "package")
+        raise PostageInvalid(f"there is no package preset {name[:40]!r}", "package")
     state = db.session.get(StationState, station) or StationState(station=station)
     state.package = name
     db.session.add(state)
@@ -116,7 +142,7 @@ def ship_from() -> rules.Address:
     address = rules.Address(**{**dataclasses.asdict(cfg), "country": (cfg.country or "US").upper()})
     missing = rules.address_missing(address, who="the ship-from address ([shipping.from] in config.toml)")
     if missing:
-        raise PostageProblem(409, missing, "shipping.from")
+        raise PostageConflict(missing, "shipping.from")
     return address
 
 
@@ -124,7 +150,7 @@ def printer_for(printer: str | None, station: str | None) -> str | None:
     settings = current_settings()
     if printer is not None:
         if printer not in settings.printers:
-            raise PostageProblem(400, f"there is no printer {printer!r} (printers: "
+            raise PostageInvalid(f"there is no printer {printer!r} (printers: "
                                       f"{', '.join(settings.printers) or 'none'})", "printer")
         return printer
     st = settings.stations.get(station) if station else None
@@ -144,9 +170,9 @@ def _order(code: str) -> Order:
 
     order = get_order(code)
     if order is None:
-        raise PostageProblem(404, f"no order {code!r}")
+        raise PostageNotFound(f"no order {code!r}")
     if order.stage == CANCELLED:
-        raise PostageProblem(409, f"{order.code} is cancelled")
+        raise PostageConflict(f"{order.code} is cancelled")
     return order
 
 
@@ -154,15 +180,15 @@ def _provider_problem(provider: str, exc: ProviderError, *, doing: str) -> Posta
     who = provider_label(provider)
     detail = exc.message.split(": ", 1)[-1] if exc.status else exc.message
     if exc.status in (401, 403):
-        return PostageProblem(409, f"{who} refused the API key while {doing}: check [providers.{provider}] api_key")
+        return PostageConflict(f"{who} refused the API key while {doing}: check [providers.{provider}] api_key")
     if exc.status == 429:
-        return PostageProblem(503, f"{who} asked us to slow down while {doing}; try again in a minute")
+        return ProviderBusy(f"{who} asked us to slow down while {doing}; try again in a minute")
     if exc.status is not None and exc.status >= 500 or (exc.status is None and exc.retryable):
         timed_out = "timed out" in exc.message.lower()
-        return PostageProblem(504 if timed_out else 502,
-                              f"{who} {'did not answer in time' if timed_out else 'could not be reached'} while "
-                              f"{doing} ({detail[:120]}); try again")
-    return PostageProblem(422, f"{who} refused {doing}: {detail}")
+        return (ProviderTimedOut if timed_out else ProviderFailed)(
+            f"{who} {'did not answer in time' if timed_out else 'could not be reached'} while "
+            f"{doing} ({detail[:120]}); try again")
+    return PostageUnprocessable(f"{who} refused {doing}: {detail}")
 
 
 # -- rates ------------------------------------------------------------------------------------------
@@ -176,7 +202,7 @@ def quote_rates(code: str, package: rules.Package, *, actor: Actor, is_return: b
     to = ship_to(order)
     missing = rules.address_missing(to, who=f"{order.code}'s ship-to address")
     if missing:
-        raise PostageProblem(422, f"{missing}: add it on the order page; nothing was bought", "ship_to")
+        raise PostageUnprocessable(f"{missing}: add it on the order page; nothing was bought", "ship_to")
     origin = ship_from()
     printer = printer_for(printer, station)
     fmt = _label_format(printer)
@@ -189,7 +215,7 @@ def quote_rates(code: str, package: rules.Package, *, actor: Actor, is_return: b
             except ProviderError as exc:
                 raise _provider_problem(name, exc, doing=f"checking {whose}") from None
             if refusal:
-                raise PostageProblem(422, f"{provider_label(name)} cannot deliver to {whose}: {refusal}. "
+                raise PostageUnprocessable(f"{provider_label(name)} cannot deliver to {whose}: {refusal}. "
                                           "Correct it and try again; nothing was bought", "ship_to")
     try:
         quote = module.quote(cfg, ship_from=origin, ship_to=to, package=package,
@@ -198,7 +224,7 @@ def quote_rates(code: str, package: rules.Package, *, actor: Actor, is_return: b
         raise _provider_problem(name, exc, doing="quoting rates") from None
     if not quote.rates:
         why = "; ".join(quote.messages) or "none of the account's carriers serves this package"
-        raise PostageProblem(422, f"{provider_label(name)} offered no rate for this package ({why})")
+        raise PostageUnprocessable(f"{provider_label(name)} offered no rate for this package ({why})")
     row = LabelPurchase(order_id=order_id, provider=name, is_return=is_return, package=json.dumps(package.as_dict()),
                         quote_ref=quote.ref, rates=json.dumps([r.as_json() for r in quote.rates]), label_format=fmt,
                         printer=printer, station=station, requested_by=actor.name, status="quoted", attempts=0)
@@ -245,7 +271,7 @@ def buy_label(code: str, *, actor: Actor, source: str, rate_id: str | None = Non
         row = db.session.scalar(select(LabelPurchase).where(LabelPurchase.key == key))
         if row is not None:
             if row.order_id != order.id:
-                raise PostageProblem(409, "that idempotency key was used for another order's label")
+                raise PostageConflict("that idempotency key was used for another order's label")
             return _answer_existing(row, cfg)
     for row in _unresolved(order.id):
         if _resolve(row, cfg, actor=actor, source=source):
@@ -261,7 +287,7 @@ def buy_label(code: str, *, actor: Actor, source: str, rate_id: str | None = Non
             live = [s for s in order.live_shipments]
             if live:
                 numbers = ", ".join(f"{CARRIER_NAMES.get(s.carrier, s.carrier)} {s.tracking_number}" for s in live)
-                raise PostageProblem(409, f"{order.code} already has a label ({numbers}): to ship another parcel, "
+                raise PostageConflict(f"{order.code} already has a label ({numbers}): to ship another parcel, "
                                           "ask for another parcel's label", "another_parcel")
         if package is None:
             package = package_for({}, station=station)
@@ -269,7 +295,7 @@ def buy_label(code: str, *, actor: Actor, source: str, rate_id: str | None = Non
         try:
             rate = picked_rate(row)
         except rules.PostageRefused as exc:
-            raise PostageProblem(422, exc.message) from None
+            raise PostageUnprocessable(exc.message) from None
     _claim(row, rate, key=key or f"{row.provider}:{row.quote_ref}", actor=actor, printer=printer, station=station)
     return _buy_claimed(row, cfg, actor=actor, source=source)
 
@@ -279,7 +305,7 @@ def _quote_with_rate(order_id: int, rate_id: str) -> LabelPurchase:
                                   .order_by(LabelPurchase.id.desc())):
         if row.rate_id == rate_id or any(r.rate_id == rate_id for r in rates_of(row)):
             return row
-    raise PostageProblem(404, f"no rate {rate_id[:100]!r} was quoted for this order: ask for rates again", "rate_id")
+    raise PostageNotFound(f"no rate {rate_id[:100]!r} was quoted for this order: ask for rates again", "rate_id")
 
 
 def _unresolved(order_id: int) -> list[LabelPurchase]:
@@ -295,10 +321,10 @@ def _answer_existing(row: LabelPurchase, cfg: dict) -> Bought:
         return Bought(row, False, f"{order_code}: already bought: {_words(row)}")
     if row.status == "buying":
         if row.claimed_at is not None and row.claimed_at >= utcnow() - dt.timedelta(seconds=STALE_CLAIM_SECONDS):
-            raise PostageProblem(409, f"{order_code}'s label is being bought right now; wait a moment")
+            raise PostageConflict(f"{order_code}'s label is being bought right now; wait a moment")
         if _resolve(row, cfg, actor=Actor(row.requested_by, None), source="web"):
             return Bought(row, False, f"{order_code}: the earlier purchase went through: {_words(row)}")
-    raise PostageProblem(409, f"{order_code}: that purchase did not go through ({row.last_error or 'no answer'}); "
+    raise PostageConflict(f"{order_code}: that purchase did not go through ({row.last_error or 'no answer'}); "
                               "pick a rate again")
 
 
@@ -317,7 +343,7 @@ def _claim(row: LabelPurchase, rate: rules.Rate, *, key: str, actor: Actor, prin
                              .values(**values).execution_options(synchronize_session=False)).rowcount
     if not won:
         db.session.rollback()
-        raise PostageProblem(409, "this label is being bought right now; wait a moment")
+        raise PostageConflict("this label is being bought right now; wait a moment")
     db.session.commit()
     db.session.refresh(row)
 
@@ -337,7 +363,7 @@ def _buy_claimed(row: LabelPurchase, cfg: dict, *, actor: Actor, source: str) ->
             row.claimed_at = None
             db.session.commit()
             problem = _provider_problem(provider, exc, doing="buying the label")
-            raise PostageProblem(problem.status, problem.message + ": nothing is lost; press Buy again and "
+            raise type(problem)(problem.message + ": nothing is lost; press Buy again and "
                                  "Inktrail asks the provider first, so a label is never bought twice") from None
         row.status, row.key, row.claimed_at = "quoted", None, None
         db.session.commit()
@@ -359,7 +385,7 @@ def _resolve(row: LabelPurchase, cfg: dict, *, actor: Actor, source: str) -> boo
         found = module.find_purchase(cfg, quote_ref, rate_id, key)
     except ProviderError as exc:
         problem = _provider_problem(provider, exc, doing="checking whether an earlier purchase went through")
-        raise PostageProblem(problem.status, problem.message + " (nothing new is bought until it can be "
+        raise type(problem)(problem.message + " (nothing new is bought until it can be "
                              "checked)") from None
     if found is None:
         row = db.session.get(LabelPurchase, row_id)
@@ -394,7 +420,7 @@ def _record_purchase(row_id: int, purchase, *, actor: Actor, source: str) -> Non
     except Refused as exc:  # the provider answered a number another order has: kept, said loudly
         row.last_error = f"bought, but not linked: {exc}"
         db.session.commit()
-        raise PostageProblem(409, f"the label was bought ({purchase.tracking_number}) but not linked: {exc}") from None
+        raise PostageConflict(f"the label was bought ({purchase.tracking_number}) but not linked: {exc}") from None
     if purchase.public_url:
         shipment.public_url = purchase.public_url[:500]
     row.shipment_id = shipment.id
@@ -479,11 +505,11 @@ def void_label(purchase_id: int, *, actor: Actor, source: str) -> LabelPurchase:
     no longer tracked, not shown to the customer; an order left with no label goes back to Packaging."""
     row = db.session.get(LabelPurchase, purchase_id)
     if row is None:
-        raise PostageProblem(404, f"no label purchase {purchase_id}")
+        raise PostageNotFound(f"no label purchase {purchase_id}")
     if row.status == "voided":
-        raise PostageProblem(409, f"{row.tracking_number} is voided already (refund {row.refund_status})")
+        raise PostageConflict(f"{row.tracking_number} is voided already (refund {row.refund_status})")
     if row.status != "bought":
-        raise PostageProblem(409, "only a bought label can be voided")
+        raise PostageConflict("only a bought label can be voided")
     name, provider = row.provider, row.provider
     cfg = current_settings().providers.get(name) or {}
     ref = row.purchase_ref
@@ -500,7 +526,7 @@ def void_label(purchase_id: int, *, actor: Actor, source: str) -> LabelPurchase:
                     note=f"Refund of label {row.tracking_number} refused by {provider_label(name)}"
                          + (f": {refund.message}" if refund.message else ""))
         db.session.commit()
-        raise PostageProblem(422, f"{provider_label(name)} refused the refund of {row.tracking_number}"
+        raise PostageUnprocessable(f"{provider_label(name)} refused the refund of {row.tracking_number}"
                                   + (f": {refund.message}" if refund.message else "") + "; the label is still valid")
     now = utcnow()
     row.status, row.voided_at = "voided", now
@@ -550,7 +576,7 @@ def purchases_of(order: Order) -> list[LabelPurchase]:
 def get_purchase(order: Order, purchase_id: int) -> LabelPurchase:
     row = db.session.get(LabelPurchase, purchase_id)
     if row is None or row.order_id != order.id:
-        raise PostageProblem(404, f"{order.code} has no label purchase {purchase_id}")
+        raise PostageNotFound(f"{order.code} has no label purchase {purchase_id}")
     return row
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from ..domain import proofs as rules
 from ..domain.lifecycle import CANCELLED
-from ..domain.proofs import ProofRefused
+from ..domain.proofs import ProofConflict, ProofNotFound
 from ..extensions import db
 from ..models import Job, Order, Proof, utcnow
 from ..settings import current_settings
@@ -92,7 +92,7 @@ def post_proof(job: Job, *, filename: str | None, content: bytes, note: str | No
     lc = current_settings().lifecycle
     stage = proof_stage()
     if stage is None:
-        raise ProofRefused(409, "proofs are off: set [proofs] stage in config.toml to the stage where jobs "
+        raise ProofConflict("proofs are off: set [proofs] stage in config.toml to the stage where jobs "
                                 "wait for the customer's approval")
     order = job.order
     rules.check_postable(lc, job_code=job.code, job_stage=job.stage, order_stage=order.stage, proof_stage=stage)
@@ -135,12 +135,12 @@ class Answered:
 
 
 def get_proof(order: Order, proof_id) -> Proof:
-    """The order's proof by id, or ProofRefused(404): another order's proof is as unknown as none."""
+    """The order's proof by id, or ProofNotFound: another order's proof is as unknown as none."""
     from . import fits_id
 
     proof = db.session.get(Proof, proof_id) if isinstance(proof_id, int) and fits_id(proof_id) else None
     if proof is None or proof.order_id != order.id:
-        raise ProofRefused(404, "there is no such proof for this order")
+        raise ProofNotFound("there is no such proof for this order")
     return proof
 
 

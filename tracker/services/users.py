@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..domain.lifecycle import ROLES
+from ..domain.refusals import Invalid
 from ..extensions import db
 from ..models import ApiToken, LoginThrottle, User, utcnow
 
@@ -30,8 +31,8 @@ HASH_METHOD = "scrypt"
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method=HASH_METHOD)
 
 
-class UserError(ValueError):
-    pass
+class UserError(Invalid):
+    """A username, password or role the rules refuse (the command line says it)."""
 
 
 def _check_role(role: str) -> None:

@@ -8,16 +8,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..auth import api_role_required, load_api_token
 from ..dbretry import unit_of_work
-from ..domain.intake import InvalidInput, validate_order
+from ..domain.intake import validate_order
 from ..domain.lifecycle import MoveRefused
 from ..domain.refusals import Refused
 from ..integrations.jsontext import storable
-from ..domain.proofs import ProofRefused
 from ..extensions import db
 from ..models import utcnow
 from ..queries import get_order, order_json
 from ..services import orders as order_service
-from ..services.postage import PostageProblem
 from ..settings import current_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -39,14 +37,10 @@ def _api_error(exc: ApiError):
     return jsonify(body), exc.status
 
 
-@bp.errorhandler(InvalidInput)
-def _invalid(exc: InvalidInput):
-    return _api_error(ApiError(400, exc.message, exc.field))
-
-
 @bp.errorhandler(Refused)
 def _refused_by_kind(exc: Refused):
-    """A service's refusal (domain/refusals.py): its kind gives the status (404, 409, 400)."""
+    """Any refusal of the family (domain/refusals.py: the order rules', a postage problem, a proof's, an
+    order that does not look like one): its kind gives the status (400, 404, 409, 413, 422, 502-504)."""
     return _api_error(ApiError(exc.status, exc.message, exc.field))
 
 
@@ -295,11 +289,6 @@ def snooze_alert(alert_id: int):
 POSTAGE_PACKAGE_FIELDS = {"package", "weight_oz", "length_in", "width_in", "height_in"}
 
 
-@bp.errorhandler(PostageProblem)
-def _postage_problem(exc: PostageProblem):
-    return _api_error(ApiError(exc.status, exc.message, exc.field))
-
-
 def _flag(data: dict, key: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
@@ -399,11 +388,6 @@ def _job_or_404(job_id: str):
     if job is None:
         raise ApiError(404, f"no job {job_id!r}")
     return job
-
-
-@bp.errorhandler(ProofRefused)
-def _proof_refused(exc: ProofRefused):
-    return _api_error(ApiError(exc.status, exc.message, exc.field))
 
 
 @bp.post("/jobs/<job_id>/proofs")

@@ -391,7 +391,6 @@ def post_proof(code):
     """Staff attach a proof to one of the order's jobs; the customer is mailed a link to answer it."""
     from werkzeug.exceptions import RequestEntityTooLarge
 
-    from ..domain.proofs import ProofRefused
     from ..services import proofs as service
 
     # Exempt from the app-wide CSRF check (it would read the body under the 1 MB limit); the same check
@@ -417,9 +416,9 @@ def post_proof(code):
     try:
         proof = service.post_proof(job, filename=upload.filename, content=upload.read(service.max_bytes() + 1),
                                    note=note, actor=page_actor(), source="web")
-    except (ProofRefused, Refused) as exc:
+    except Refused as exc:
         db.session.rollback()
-        flash(sentence(getattr(exc, "message", None) or str(exc)), "error")
+        flash(sentence(exc.message), "error")
         return back
     db.session.commit()
     mailed = " and the customer was e-mailed a link" if order.customer_email and \

@@ -21,6 +21,7 @@ def _family_kinds():
     from tracker.domain.postage import PostageRefused
     from tracker.domain.proofs import ProofConflict, ProofInvalid, ProofNotFound, ProofRefused, ProofTooLarge
     from tracker.services import postage
+    from tracker.services import tracking
     from tracker.services.users import UserError
 
     return [
@@ -32,12 +33,15 @@ def _family_kinds():
         (postage.PostageUnprocessable, postage.PostageProblem, 422),
         (postage.ProviderFailed, postage.PostageProblem, 502), (postage.ProviderBusy, postage.PostageProblem, 503),
         (postage.ProviderTimedOut, postage.PostageProblem, 504),
+        (tracking.WebhookNotSetUp, tracking.WebhookRefused, 404), (tracking.BadSignature, tracking.WebhookRefused, 401),
+        (tracking.WrongSender, tracking.WebhookRefused, 403),
+        (tracking.UnreadableDelivery, tracking.WebhookRefused, 422),
     ]
 
 
-@pytest.mark.parametrize("index", range(14))
+@pytest.mark.parametrize("index", range(18))
 def test_proofs_postage_intake_and_users_refuse_within_the_family(index):
-    """The proof, postage, order-intake and user refusals are kinds of the family: every surface's one
+    """The proof, postage, order-intake, user and webhook refusals are kinds of the family: every surface's one
     handler answers them by kind (they once carried a status number chosen where they were raised)."""
     cls, base, status = _family_kinds()[index]
     exc = cls("No.", "field")

@@ -4,6 +4,8 @@ and its kind, which decides the answer's status in every surface (the API, the s
 - NotFound: what was named does not exist (404);
 - Conflict: it exists, but its state forbids this now (409);
 - Invalid: the request itself is wrong (400); TooLarge, an upload over its limit (413);
+- Unauthorized: it does not say who sent it, or its signature is wrong (401); Forbidden: it says, and that
+  sender may not do this (403);
 - Unprocessable: the request is well formed, but what it names cannot be used for it (422: a code nothing
   has, an address a carrier cannot deliver to, a provider that refused);
 - Unavailable: an outside service did not answer usefully (503 busy, 502 a bad answer, 504 no answer in
@@ -32,6 +34,14 @@ class NotFound(Refused):
 
 class Conflict(Refused):
     status = 409
+
+
+class Unauthorized(Refused):
+    status = 401
+
+
+class Forbidden(Refused):
+    status = 403
 
 
 class TooLarge(Invalid):

@@ -91,19 +91,19 @@ def receive_webhook(headers, body: bytes) -> tuple[int, bool]:
     """Verifies and stores one delivery; returns (delivery id, created) or raises WebhookRefused:
     404 not set up, 401 missing or bad signature, 403 signed for another shop (nothing stored for
     those), 422 a signed body that is not an order (stored for inspection, not processed)."""
-    from .tracking import WebhookRefused, _count, store_delivery
+    from .tracking import BadSignature, UnreadableDelivery, WebhookNotSetUp, WrongSender, _count, store_delivery
 
     cfg = webhook_config()
     if cfg is None:
-        raise WebhookRefused(404, "Shopify webhooks are not set up ([marketplaces.shopify] has no webhook_secret)")
+        raise WebhookNotSetUp("Shopify webhooks are not set up ([marketplaces.shopify] has no webhook_secret)")
     if not api.verify(headers, body, cfg["webhook_secret"]):
         _count("webhook_rejected:shopify")  # the count is all a bad signature changes (the caller commits it)
-        raise WebhookRefused(401, "missing or bad signature (X-Shopify-Hmac-Sha256)")
+        raise BadSignature("missing or bad signature (X-Shopify-Hmac-Sha256)")
     expected = api.normalise_domain(cfg.get("shop_domain"))
     sender = api.normalise_domain(api.header(headers, "X-Shopify-Shop-Domain"))
     if expected and sender and sender != expected:
         _count("webhook_wrong_shop:shopify")
-        raise WebhookRefused(403, f"this delivery is for the shop {sender}, not {expected} "
+        raise WrongSender(f"this delivery is for the shop {sender}, not {expected} "
                                   "([marketplaces.shopify] shop_domain)")
     topic = (api.header(headers, "X-Shopify-Topic") or "").strip()
     webhook_id = (api.header(headers, "X-Shopify-Webhook-Id") or "").strip()
@@ -120,7 +120,7 @@ def receive_webhook(headers, body: bytes) -> tuple[int, bool]:
     delivery_id, created = store_delivery("shopify", key, headers, body,
                                           error=f"unreadable: {problem}" if problem else None)
     if problem:  # kept for inspection: the caller commits before the refusal is answered
-        raise WebhookRefused(422, f"not an order Inktrail can read: {problem}")
+        raise UnreadableDelivery(f"not an order Inktrail can read: {problem}")
     return delivery_id, created
 
 

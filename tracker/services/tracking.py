@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select, update
 from ..domain import carrier_status as cs
 from ..domain import polling, providers
 from ..domain.lifecycle import CANCELLED, LAST_PEOPLE_STAGE
+from ..domain.refusals import Forbidden, NotFound, Refused, Unauthorized, Unprocessable
 from ..extensions import db
 from ..integrations.jsontext import storable
 from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
@@ -61,13 +62,26 @@ def provider_for(carrier: str | None) -> str | None:
 
 # -- webhooks --------------------------------------------------------------------------------------
 
-class WebhookRefused(Exception):
-    """A delivery refused, with the status to answer. What the refusal wrote (a bad signature's count, an
-    unreadable body kept for a look) is meant to stay: the caller commits before it answers."""
+class WebhookRefused(Refused):
+    """A delivery refused; its kind (below) gives the status to answer. What the refusal wrote (a bad
+    signature's count, an unreadable body kept for a look) is meant to stay: the caller commits before it
+    answers, where other refusals are rolled back."""
 
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+
+class WebhookNotSetUp(WebhookRefused, NotFound):
+    pass
+
+
+class BadSignature(WebhookRefused, Unauthorized):
+    pass
+
+
+class WrongSender(WebhookRefused, Forbidden):
+    pass
+
+
+class UnreadableDelivery(WebhookRefused, Unprocessable):
+    pass
 
 
 def _count(name: str) -> None:
@@ -99,13 +113,13 @@ def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[int, bo
         return _marketplace(provider).receive_webhook(headers, body)
     module = _providers().get(provider)
     if module is None or not hasattr(module, "verify"):
-        raise WebhookRefused(404, f"no webhook for {provider!r}")
+        raise WebhookNotSetUp(f"no webhook for {provider!r}")
     cfg = current_settings().providers.get(provider) or {}
     if not cfg.get("webhook_secret"):
-        raise WebhookRefused(404, f"{provider} webhooks are not set up (no webhook_secret)")
+        raise WebhookNotSetUp(f"{provider} webhooks are not set up (no webhook_secret)")
     if not module.verify(headers, body, query, cfg):
         _count(f"webhook_rejected:{provider}")  # the count is all a bad signature changes (the caller commits it)
-        raise WebhookRefused(401, "missing or bad signature")
+        raise BadSignature("missing or bad signature")
     return store_delivery(provider, _delivery_key(provider, body), headers, body)
 
 

@@ -3,7 +3,8 @@ and its kind, which decides the answer's status in every surface (the API, the s
 
 - NotFound: what was named does not exist (404);
 - Conflict: it exists, but its state forbids this now (409);
-- Invalid: the request itself is wrong (400); TooLarge, an upload over its limit (413);
+- Invalid: the request itself is wrong (400); TooLarge, an upload over its limit (413); WrongMediaType, a
+  body of a type it does not read (415);
 - Unauthorized: it does not say who sent it, or its signature is wrong (401); Forbidden: it says, and that
   sender may not do this (403);
 - Unprocessable: the request is well formed, but what it names cannot be used for it (422: a code nothing
@@ -46,6 +47,10 @@ class Forbidden(Refused):
 
 class TooLarge(Invalid):
     status = 413
+
+
+class WrongMediaType(Invalid):
+    status = 415
 
 
 class Unprocessable(Refused):

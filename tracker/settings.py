@@ -47,6 +47,24 @@ class Station:
 
 
 @dataclass(frozen=True)
+class Printer:
+    """[printers.NAME]: the driver and the keys that driver reads (PRINTER_KEYS); None where unset, and the
+    driver's own default applies (labels/drivers.py)."""
+    driver: str = "file"
+    host: str | None = None            # zpl, escpos-network
+    port: int = 9100
+    timeout: float | None = None
+    width_mm: int | None = None        # ESC/POS paper: 58 or 80
+    barcode: str = "hardware"          # ESC/POS: the printer's own barcodes, or drawn as an "image"
+    vendor_id: str | int | None = None  # escpos-usb
+    product_id: str | int | None = None
+    device: str | None = None          # escpos-file
+    format: str = "zpl"                # the file printer imitates zpl or escpos
+    path: str | None = None            # the file printer's folder
+    queue: str | None = None           # cups
+
+
+@dataclass(frozen=True)
 class Shop:
     name: str = "Print shop"
     public_url: str = "http://127.0.0.1:5000"
@@ -69,7 +87,7 @@ class Settings:
     shop: Shop
     lifecycle: Lifecycle
     stations: dict[str, Station]
-    printers: dict[str, dict]
+    printers: dict[str, Printer]
     providers: dict[str, dict]
     marketplaces: dict[str, dict]
     notifications: Notifications
@@ -677,7 +695,7 @@ def _stations(raw: dict, lifecycle: Lifecycle, printers: dict, packages: dict | 
     return stations
 
 
-def _printers(raw: dict) -> dict[str, dict]:
+def _printers(raw: dict) -> dict[str, Printer]:
     t = _table(raw.get("printers"), "printers")
     out = {}
     for name, p in t.items():
@@ -714,7 +732,7 @@ def _printers(raw: dict) -> dict[str, dict]:
             _fail(f"{where}.format", f"must be \"zpl\" or \"escpos\", got {p.get('format')!r}")
         if "path" in p:
             _str(p, "path", where)
-        out[name] = {"driver": driver, **p}
+        out[name] = Printer(**{**p, "driver": driver})
     return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.settings import (Alerts, ConfigError, Housekeeping, Intake, Proofs, default_database_url, load_settings,
+from tracker.settings import (Alerts, ConfigError, Housekeeping, Intake, Printer, Proofs, default_database_url, load_settings,
                               normalise_database_url)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,18 +127,18 @@ def test_full_config(load):
     assert s.lifecycle.label("production") == "On press" and s.lifecycle.get("curing").sla_hours == 0.5
     assert s.stations["cure-1"].moves_to == "curing" and s.stations["cure-1"].printer == "front"
     assert s.stations["pack-1"].name == "pack-1" and s.stations["pack-1"].printer is None
-    assert s.printers["front"] == {"driver": "zpl", "host": "10.0.0.5", "port": 9100}
-    assert s.printers["desk"]["driver"] == "escpos-file"
+    assert s.printers["front"] == Printer(driver="zpl", host="10.0.0.5", port=9100)
+    assert s.printers["desk"].driver == "escpos-file"
     assert s.providers["easypost"]["base_url"] == "http://127.0.0.1:8001"
     assert s.notifications.email.smtp_port == 2525
     assert s.intake == Intake(max_quantity=500, max_items=20, print_job_labels=False, label_printer=None,
                               default_method="other", method_rules=())
-    assert s.printers["desk"]["width_mm"] == 58
+    assert s.printers["desk"].width_mm == 58
     assert s.database_url == "sqlite:////tmp/inktrail.db"
 
 
 def test_printer_driver_defaults_to_file(load):
-    assert load('[printers.front]\n').printers["front"] == {"driver": "file"}
+    assert load('[printers.front]\n').printers["front"] == Printer(driver="file")
 
 
 def test_overrides_replace_whole_sections(load):

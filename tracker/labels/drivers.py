@@ -9,6 +9,10 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..settings import Printer
 
 DEFAULT_TIMEOUT = 5.0
 EXTENSIONS = {"zpl": "zpl", "escpos": "bin", "pdf": "pdf", "png": "png"}
@@ -18,31 +22,31 @@ class PrinterError(Exception):
     pass
 
 
-def payload_format(printer: dict) -> str:
+def payload_format(printer: Printer) -> str:
     """What a printer takes: zpl for ZPL label printers, escpos for receipt printers, and for the file
     printer whatever it is set to imitate (zpl unless `format = "escpos"`)."""
-    driver = printer["driver"]
+    driver = printer.driver
     if driver == "zpl":
         return "zpl"
     if driver.startswith("escpos"):
         return "escpos"
     if driver == "cups":
         return "pdf"
-    return printer.get("format", "zpl")
+    return printer.format
 
 
-def receipt_width_dots(printer: dict) -> int:
+def receipt_width_dots(printer: Printer) -> int:
     """58 mm paper prints 384 dots across, 80 mm 576 (203 dpi heads)."""
-    return 384 if int(printer.get("width_mm", 80)) == 58 else 576
+    return 384 if int(printer.width_mm or 80) == 58 else 576
 
 
-def send(printer: dict, payload: bytes, *, name: str, label_name: str, instance_path: Path | str,
+def send(printer: Printer, payload: bytes, *, name: str, label_name: str, instance_path: Path | str,
          fmt: str | None = None) -> str:
     """Sends one label; returns where it went. `name` is the printer's name in config.toml."""
-    driver = printer["driver"]
-    timeout = float(printer.get("timeout", DEFAULT_TIMEOUT))
+    driver = printer.driver
+    timeout = float(printer.timeout or DEFAULT_TIMEOUT)
     if driver == "file":
-        folder = Path(printer.get("path") or Path(instance_path) / "labels")
+        folder = Path(printer.path or Path(instance_path) / "labels")
         folder.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", label_name)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -51,7 +55,7 @@ def send(printer: dict, payload: bytes, *, name: str, label_name: str, instance_
         return str(path)
     if driver in ("zpl", "escpos-network"):
         # Port 9100 "raw" printing: open, write everything, close. Both ZPL and ESC/POS printers take it.
-        host, port = printer["host"], int(printer.get("port", 9100))
+        host, port = printer.host, int(printer.port)
         if driver == "escpos-network":
             return _escpos(_escpos_network(host, port, timeout), payload, f"{host}:{port}")
         try:
@@ -64,15 +68,15 @@ def send(printer: dict, payload: bytes, *, name: str, label_name: str, instance_
     if driver == "escpos-usb":
         from escpos.printer import Usb
 
-        vendor, product = int(str(printer["vendor_id"]), 0), int(str(printer["product_id"]), 0)
+        vendor, product = int(str(printer.vendor_id), 0), int(str(printer.product_id), 0)
         return _escpos(Usb(idVendor=vendor, idProduct=product, timeout=int(timeout * 1000)), payload,
                        f"USB {vendor:04x}:{product:04x}")
     if driver == "escpos-file":
         from escpos.printer import File
 
-        return _escpos(File(devfile=printer["device"]), payload, printer["device"])
+        return _escpos(File(devfile=printer.device), payload, printer.device)
     if driver == "cups":
-        return _cups(printer["queue"], payload, fmt or "pdf", timeout)
+        return _cups(printer.queue, payload, fmt or "pdf", timeout)
     raise PrinterError(f"unknown printer driver {driver!r}")
 
 

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+from typing import TYPE_CHECKING
+
 from . import drivers
+
+if TYPE_CHECKING:
+    from ..settings import Printer
 
 
 def _zpl_text(text: str) -> str:
     return text.replace("^", " ").replace("~", " ")
 
 
-def test_label(printer: dict, name: str, shop: str) -> tuple[bytes, str]:
+def test_label(printer: Printer, name: str, shop: str) -> tuple[bytes, str]:
     fmt = drivers.payload_format(printer)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if fmt == "escpos":

@@ -14,7 +14,7 @@ from ..domain.refusals import Conflict, Invalid
 from ..extensions import db
 from ..labels import drivers
 from ..models import Job, Order, PrinterState, PrintJob, utcnow
-from ..settings import current_settings
+from ..settings import Printer, current_settings
 from .orders import Actor, record_note
 
 log = logging.getLogger("tracker.printing")
@@ -23,7 +23,7 @@ BACKOFF_MAX_SECONDS = 300
 KINDS = ("job", "packing")
 
 
-def printer_or_error(name: str | None) -> tuple[str, dict]:
+def printer_or_error(name: str | None) -> tuple[str, Printer]:
     printers = current_settings().printers
     if name is None:
         name = current_settings().intake.label_printer or next(iter(printers), None)
@@ -34,7 +34,7 @@ def printer_or_error(name: str | None) -> tuple[str, dict]:
     return name, printers[name]
 
 
-def render_label(kind: str, subject, printer: dict) -> tuple[bytes, str]:
+def render_label(kind: str, subject, printer: Printer) -> tuple[bytes, str]:
     """The bytes a printer takes for a job label (subject: Job) or packing slip (subject: Order)."""
     from ..labels.render import render_escpos, render_zpl
 
@@ -44,7 +44,7 @@ def render_label(kind: str, subject, printer: dict) -> tuple[bytes, str]:
     fmt = drivers.payload_format(printer)
     if fmt == "escpos":
         return render_escpos(content, drivers.receipt_width_dots(printer),
-                             hardware_barcode=printer.get("barcode", "hardware") == "hardware"), fmt
+                             hardware_barcode=printer.barcode == "hardware"), fmt
     return render_zpl(content), "zpl"
 
 

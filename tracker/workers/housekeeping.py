@@ -166,8 +166,8 @@ def label_folders() -> list[Path]:
     instance = Path(current_app.instance_path)
     folders = [instance / "labels"]
     for cfg in current_settings().printers.values():
-        if cfg.get("driver") == "file" and cfg.get("path"):
-            folders.append(Path(cfg["path"]))
+        if cfg.driver == "file" and cfg.path:
+            folders.append(Path(cfg.path))
     seen, out = set(), []
     for folder in folders:
         key = folder.resolve()

@@ -477,7 +477,9 @@ def _choose(t: dict, key: str, where: str, default):
 @dataclass(frozen=True)
 class Shipping(_Section):
     provider: str | None = field(default=None, metadata=_text())
-    rule: Any = field(default="cheapest", metadata=_reader(_choose, "choose"))  # domain.postage's rule
+    # domain.postage's RateRule, read from `choose` ("cheapest" when it is not written): build a Shipping
+    # with Shipping.read(), which parses it, not Shipping() by hand.
+    rule: Any = field(default="cheapest", metadata=_reader(_choose, "choose"))
     ship_from: ShipFrom = field(default_factory=ShipFrom, metadata=_section(ShipFrom, "from"))
     printer: str | None = field(default=None, metadata=_text())
     verify_addresses: bool = field(default=True, metadata=_flag())

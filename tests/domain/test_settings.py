@@ -643,3 +643,23 @@ def test_proofs_settings_default_and_refuse_bad_values(tmp_path):
         with pytest.raises(ConfigError) as exc:
             load_settings(tmp_path, overrides={"proofs": proofs})
         assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("section", ["scanning", "tracking", "alerts", "housekeeping", "backup", "proofs",
+                                     "security", "intake", "shipping", "notifications"])
+def test_every_typed_section_refuses_an_unknown_key_by_name_and_cannot_be_changed_in_place(load, section):
+    """One validator reads every fixed table: a key it does not know is named, with the keys it knows."""
+    message = config_error(load, f"[{section}]\nspeling_mistake = 1\n")
+    assert message.startswith(f"config: {section}.speling_mistake: unknown key (allowed: ")
+    s = load("")
+    with pytest.raises(AttributeError):  # frozen: the running app's settings are read, never edited
+        setattr(getattr(s, section), "anything", 1)
+
+
+def test_nested_tables_are_read_by_the_same_validator(load):
+    s = load('[shipping.from]\ncity = "Boise"\ncountry = "us"\n[notifications.webhook]\n'
+             'url = "https://hooks.example/in"\nsecret = "s3"\n')
+    assert (s.shipping.ship_from.city, s.shipping.ship_from.country, s.shipping.ship_from.zip) == ("Boise", "us", None)
+    assert s.notifications.webhook.enabled and s.notifications.webhook.timeout == 10
+    assert s.notifications.sends("delivered") and not s.notifications.email.enabled
+    assert config_error(load, "[shipping.from]\ncity = 5\n").startswith("config: shipping.from.city: must be")

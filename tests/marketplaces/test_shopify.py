@@ -767,3 +767,13 @@ def test_the_marketplaces_page_shows_shopify_set_up_its_webhook_address_and_deli
     operator = app.test_client()
     login(operator, "operator")
     assert operator.get("/marketplaces").status_code in (302, 403)
+
+
+def test_the_shopify_table_is_read_into_a_typed_config():
+    """services/shopify.py reads [marketplaces.shopify] through api.load_config: attributes, not keys; an
+    env: variable that is unset (None) leaves notify_customer at its default, true."""
+    cfg = api.load_config({"shop_domain": SHOP, "access_token": TOKEN, "notify_customer": None})
+    assert (cfg.shop_domain, cfg.access_token, cfg.webhook_secret, cfg.notify_customer) == (SHOP, TOKEN, None, True)
+    assert api.load_config({"notify_customer": False}).notify_customer is False
+    assert api.load_config(None) == api.ShopifyConfig()
+    assert api.endpoint(cfg) == f"https://{SHOP}/admin/api/{api.API_VERSION}/graphql.json"

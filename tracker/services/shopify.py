@@ -43,27 +43,20 @@ STARTED_AFTER = "preproduction"  # a cancel after this stage means something was
 
 # -- settings --------------------------------------------------------------------------------------
 
-def _cfg() -> dict:
-    return current_settings().marketplaces.get("shopify") or {}
+def _cfg() -> api.ShopifyConfig:
+    return api.load_config(current_settings().marketplaces.get("shopify"))
 
 
-def webhook_config() -> dict | None:
+def webhook_config() -> api.ShopifyConfig | None:
     """[marketplaces.shopify] when webhooks can be verified (webhook_secret set), else None."""
     cfg = _cfg()
-    return cfg if cfg.get("webhook_secret") else None
+    return cfg if cfg.webhook_secret else None
 
 
-def push_config() -> dict | None:
+def push_config() -> api.ShopifyConfig | None:
     """[marketplaces.shopify] when tracking can be sent (access_token and the shop's address set), else None."""
     cfg = _cfg()
-    return cfg if cfg.get("access_token") and (cfg.get("shop_domain") or cfg.get("base_url")) else None
-
-
-def _flag(cfg: dict, key: str, default: bool) -> bool:
-    value = cfg.get(key, default)
-    if isinstance(value, str):
-        return value.strip().lower() not in ("false", "0", "no", "off", "")
-    return bool(value) if value is not None else default
+    return cfg if cfg.access_token and (cfg.shop_domain or cfg.base_url) else None
 
 
 def _today() -> dt.date:
@@ -96,10 +89,10 @@ def receive_webhook(headers, body: bytes) -> tuple[int, bool]:
     cfg = webhook_config()
     if cfg is None:
         raise WebhookNotSetUp("Shopify webhooks are not set up ([marketplaces.shopify] has no webhook_secret)")
-    if not api.verify(headers, body, cfg["webhook_secret"]):
+    if not api.verify(headers, body, cfg.webhook_secret):
         _count("webhook_rejected:shopify")  # the count is all a bad signature changes (the caller commits it)
         raise BadSignature("missing or bad signature (X-Shopify-Hmac-Sha256)")
-    expected = api.normalise_domain(cfg.get("shop_domain"))
+    expected = api.normalise_domain(cfg.shop_domain)
     sender = api.normalise_domain(api.header(headers, "X-Shopify-Shop-Domain"))
     if expected and sender and sender != expected:
         _count("webhook_wrong_shop:shopify")
@@ -311,11 +304,11 @@ def _eligible(shipment: Shipment) -> bool:
 
 
 def _tracking_payload(shipment: Shipment) -> dict:
-    cfg = push_config() or {}
+    cfg = push_config() or api.ShopifyConfig()
     order = shipment.order
     return {"shipment_id": shipment.id, "order_ref": order.external_ref, "order_name": order.external_name,
             "carrier": shipment.carrier,
-            "company": api.tracking_company(shipment.carrier, cfg.get("tracking_company")),
+            "company": api.tracking_company(shipment.carrier, cfg.tracking_company),
             "number": shipment.tracking_number,
             "url": tracking_url(shipment.carrier, shipment.tracking_number) or shipment.public_url}
 
@@ -374,7 +367,7 @@ def _outbox_error(exc: api.ShopifyError) -> Exception:
     return RetryLater(exc.message, seconds=exc.retry_after) if exc.retryable else GiveUp(exc.message)
 
 
-def _send_config() -> dict:
+def _send_config() -> api.ShopifyConfig:
     cfg = push_config()
     if cfg is None:
         raise RetryLater("Shopify is not set up ([marketplaces.shopify] needs access_token and shop_domain)", seconds=3600)
@@ -385,7 +378,7 @@ def send_fulfillment(payload: dict):
     cfg = _send_config()
     try:
         fulfillment_id = api.create_fulfillment(cfg, payload["order_ref"], _tracking(payload),
-                                                notify_customer=_flag(cfg, "notify_customer", True))
+                                                notify_customer=cfg.notify_customer)
     except api.ShopifyError as exc:
         raise _outbox_error(exc) from None
     return {"fulfillment_id": fulfillment_id, "number": payload["number"]}
@@ -407,7 +400,7 @@ def send_tracking_update(payload: dict):
     cfg = _send_config()
     try:
         api.update_tracking(cfg, payload["fulfillment_id"], _tracking(payload),
-                            notify_customer=_flag(cfg, "notify_customer", True))
+                            notify_customer=cfg.notify_customer)
     except api.ShopifyError as exc:
         raise _outbox_error(exc) from None
     return {"number": payload["number"]}

@@ -18,7 +18,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from ...domain.intake import EMAIL_RE, PHONE_RE, ItemDraft, OrderDraft
 from ...domain.marketplace import MethodRule, pick_method, split_tags
@@ -283,18 +283,37 @@ def order_gid(ref: str) -> str:
     return ref if ref.startswith("gid://") else f"gid://shopify/Order/{ref}"
 
 
-def endpoint(config: Mapping[str, Any]) -> str:
-    base = config.get("base_url") or (f"https://{normalise_domain(config.get('shop_domain'))}"
-                                      if config.get("shop_domain") else None)
+@dataclass(frozen=True)
+class ShopifyConfig:
+    """[marketplaces.shopify] (validated by settings.py; an env: value that is unset is None)."""
+    shop_domain: str | None = None
+    access_token: str | None = None
+    webhook_secret: str | None = None
+    base_url: str | None = None
+    api_version: str | None = None
+    notify_customer: bool = True
+    tracking_company: str | None = None
+
+
+def load_config(raw: Mapping | None) -> ShopifyConfig:
+    raw = raw or {}
+    return ShopifyConfig(shop_domain=raw.get("shop_domain"), access_token=raw.get("access_token"),
+                         webhook_secret=raw.get("webhook_secret"), base_url=raw.get("base_url"),
+                         api_version=raw.get("api_version"), notify_customer=raw.get("notify_customer") is not False,
+                         tracking_company=raw.get("tracking_company"))
+
+
+def endpoint(config: ShopifyConfig) -> str:
+    base = config.base_url or (f"https://{normalise_domain(config.shop_domain)}" if config.shop_domain else None)
     if not base:
         raise ShopifyError("Shopify is not set up: [marketplaces.shopify] needs shop_domain (or base_url)")
-    version = config.get("api_version") or API_VERSION
+    version = config.api_version or API_VERSION
     return f"{str(base).rstrip('/')}/admin/api/{version}/graphql.json"
 
 
-def graphql(config: Mapping[str, Any], query: str, variables: dict, *, timeout: float = 15) -> dict:
+def graphql(config: ShopifyConfig, query: str, variables: dict, *, timeout: float = 15) -> dict:
     """One GraphQL call; returns its `data`. Raises ShopifyError."""
-    token = config.get("access_token")
+    token = config.access_token
     if not token:
         raise ShopifyError("Shopify is not set up: [marketplaces.shopify] has no access_token")
     url = endpoint(config)
@@ -405,7 +424,7 @@ class OrderFulfillment:
     fulfillments: tuple[tuple[str, tuple[str, ...]], ...]  # (fulfillment id, its tracking numbers)
 
 
-def order_fulfillment(config: Mapping[str, Any], ref: str) -> OrderFulfillment:
+def order_fulfillment(config: ShopifyConfig, ref: str) -> OrderFulfillment:
     """The order's fulfillment orders and existing fulfillments."""
     data = graphql(config, ORDER_QUERY, {"id": order_gid(ref)})
     order = data.get("order")
@@ -423,7 +442,7 @@ def order_fulfillment(config: Mapping[str, Any], ref: str) -> OrderFulfillment:
     return OrderFulfillment(order.get("name"), open_ids, waiting, tuple(fulfillments))
 
 
-def create_fulfillment(config: Mapping[str, Any], ref: str, tracking: TrackingInfo, *,
+def create_fulfillment(config: ShopifyConfig, ref: str, tracking: TrackingInfo, *,
                        notify_customer: bool = True) -> str:
     """Fulfills what is open on the order with this tracking; returns the fulfillment's gid. Safe to
     call again after a lost answer: a fulfillment that already carries this number is returned as is."""
@@ -450,7 +469,7 @@ def create_fulfillment(config: Mapping[str, Any], ref: str, tracking: TrackingIn
     return str(fulfillment["id"])
 
 
-def update_tracking(config: Mapping[str, Any], fulfillment_id: str, tracking: TrackingInfo, *,
+def update_tracking(config: ShopifyConfig, fulfillment_id: str, tracking: TrackingInfo, *,
                     notify_customer: bool = True) -> str:
     """Replaces the tracking on an existing fulfillment; returns the fulfillment's gid."""
     data = graphql(config, TRACKING_UPDATE, {"fulfillmentId": fulfillment_id,

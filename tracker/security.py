@@ -28,7 +28,7 @@ from itsdangerous import BadSignature
 from limits import RateLimitItem, parse
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .settings import current_settings
+from .settings import Security, current_settings
 
 # The public page may show the shop's logo from its own web site; everything else is served by us.
 CSP = ("default-src 'self'; script-src {script}; style-src {style}; img-src {img}; font-src 'self'; "
@@ -42,9 +42,9 @@ SERVER_BODY_LIMIT = 8 * 1024 * 1024
 OWN_BODY_LIMITS = {"imports.upload", "orders.post_proof", "api.post_proof"}
 
 
-def setting(key: str):
-    """One [security] setting of the running app."""
-    return getattr(current_settings().security, key)
+def security_settings() -> Security:
+    """The running app's [security] settings."""
+    return current_settings().security
 
 
 class AddressWindows:
@@ -84,7 +84,7 @@ def webhook_retry_after(address: str | None = None) -> int | None:
         return None
     windows = current_app.extensions.setdefault("inktrail_webhook_windows", AddressWindows())
     return windows.hit(address if address is not None else request.remote_addr or "",
-                       _parsed(setting("webhook_rate")))
+                       _parsed(security_settings().webhook_rate))
 
 
 def csp_nonce() -> str:

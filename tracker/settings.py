@@ -441,7 +441,6 @@ class Intake(_Section):
 # address, the printer for labels bought away from a station, and the default package.
 
 SHIPPING_PROVIDERS = providers.LABEL_PROVIDERS
-FROM_KEYS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
 
 
 @dataclass(frozen=True)
@@ -627,7 +626,7 @@ def _shop_brand(t: dict) -> dict:
     if color is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
         _fail("shop.brand_color", f"{color!r} must be a colour like \"#1d4ed8\"")
     email = _str(t, "support_email", "shop")
-    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+    if email is not None and not EMAIL_RE.fullmatch(email):
         _fail("shop.support_email", f"{email!r} is not an email address")
     phone = _str(t, "support_phone", "shop")
     if phone is not None and not re.fullmatch(r"[0-9+()./ -]{3,40}", phone):

@@ -49,13 +49,20 @@ def test_proofs_postage_intake_and_users_refuse_within_the_family(index):
     assert (exc.status, exc.message, exc.field) == (status, "No.", "field")
 
 
-def test_a_provider_failure_keeps_its_kind_when_its_words_are_added_to():
-    """A failed purchase's problem is re-raised with more words; it stays the kind (and status) it was."""
+@pytest.mark.parametrize("status, retryable, words, kind, answer", [
+    (None, True, "easypost: timed out", "ProviderTimedOut", 504),
+    (None, True, "easypost: connection refused", "ProviderFailed", 502),
+    (500, True, "easypost: 500 Internal Server Error", "ProviderFailed", 502),
+    (429, True, "easypost: 429 Too Many Requests", "ProviderBusy", 503),
+    (401, False, "easypost: 401 Unauthorized", "PostageConflict", 409),
+    (422, False, "easypost: 422 address invalid", "PostageUnprocessable", 422),
+])
+def test_a_providers_failure_becomes_the_postage_kind_that_says_its_status(status, retryable, words, kind, answer):
+    """What the provider answered picks the kind of postage problem, and the kind the status (the lost
+    answer's re-raise with more words is pinned by tests/shipping/test_postage_api.py, 502 or 504)."""
     from tracker.integrations.http import ProviderError
-    from tracker.services.postage import ProviderTimedOut, _provider_problem
+    from tracker.services import postage
 
-    problem = _provider_problem("easypost", ProviderError("easypost: timed out", retryable=True),
-                                doing="buying the label")
-    assert isinstance(problem, ProviderTimedOut) and problem.status == 504
-    again = type(problem)(problem.message + ": nothing is lost")
-    assert isinstance(again, ProviderTimedOut) and again.status == 504
+    problem = postage._provider_problem("easypost", ProviderError(words, status=status, retryable=retryable),
+                                        doing="buying the label")
+    assert type(problem) is getattr(postage, kind) and problem.status == answer

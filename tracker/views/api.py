@@ -22,32 +22,16 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(load_api_token)
 
 
-class ApiError(Refused):
-    """The API's own word on a request it cannot use (not JSON, a field of the wrong type, an id no row
-    has), as a kind of the refusal family like every service's."""
-
-
-class BadRequest(ApiError, Invalid):
-    pass
-
-
-class NoSuch(ApiError, NotFound):
-    pass
-
-
-class BodyTooLarge(ApiError, TooLarge):
-    pass
-
-
-class NotJson(ApiError, WrongMediaType):
-    pass
+class NotJson(WrongMediaType):
+    """A body that is not JSON (415); the scan call answers it as a bad request, like the scan page."""
 
 
 @bp.errorhandler(Refused)
 def _refused(exc: Refused):
-    """The API's one error handler: any refusal of the family (domain/refusals.py: the API's own, the order
-    rules', a postage problem, a proof's, an order that does not look like one) is rolled back and answered
-    by its kind (400, 404, 409, 413, 415, 422, 502-504), with the field at fault."""
+    """The API's one error handler: any refusal of the family (domain/refusals.py: the order rules', a
+    postage problem, a proof's, an order that does not look like one, the API's own word on a request it
+    cannot use) is rolled back and answered by its kind (400, 404, 409, 413, 415, 422, 502-504), with the
+    field at fault."""
     db.session.rollback()
     body = {"error": exc.message}
     if exc.field:
@@ -56,7 +40,7 @@ def _refused(exc: Refused):
 
 
 def json_body(allowed: set[str] | None = None, *, empty_ok: bool = False) -> dict:
-    """The request's JSON object, or an ApiError that says what is wrong with it. empty_ok: a POST with
+    """The request's JSON object, or a refusal that says what is wrong with it. empty_ok: a POST with
     no body at all (`curl -X POST`) means {} for a call whose fields are all optional."""
     if empty_ok and not request.is_json and not request.content_length and not request.get_data(cache=True):
         return {}
@@ -65,17 +49,17 @@ def json_body(allowed: set[str] | None = None, *, empty_ok: bool = False) -> dic
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        raise BodyTooLarge("the body is too large (1 MB at most)") from None
+        raise TooLarge("the body is too large (1 MB at most)") from None
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
-        raise BadRequest(f"the body is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+        raise Invalid(f"the body is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise Invalid("the body must be a JSON object")
     if allowed is not None:
         extra = sorted(set(data) - allowed)
         if extra:
-            raise BadRequest(f"unknown field '{extra[0]}' (allowed: {', '.join(sorted(allowed))})", extra[0])
+            raise Invalid(f"unknown field '{extra[0]}' (allowed: {', '.join(sorted(allowed))})", extra[0])
     return data
 
 
@@ -84,18 +68,18 @@ def _optional_text(data: dict, key: str, max_len: int = 2000) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"'{key}' must be text", key)
+        raise Invalid(f"'{key}' must be text", key)
     if len(value) > max_len:
-        raise BadRequest(f"'{key}' is too long (at most {max_len} characters)", key)
+        raise Invalid(f"'{key}' is too long (at most {max_len} characters)", key)
     if storable(value) != value:  # a NUL or a lone surrogate: no database column holds it
-        raise BadRequest(f"'{key}' has characters no text can hold (a NUL or a broken character)", key)
+        raise Invalid(f"'{key}' has characters no text can hold (a NUL or a broken character)", key)
     return value
 
 
 def _order_or_404(order_id: str):
     order = get_order(order_id)
     if order is None:
-        raise NoSuch(f"no order {order_id!r}")
+        raise NotFound(f"no order {order_id!r}")
     return order
 
 
@@ -125,15 +109,15 @@ def advance_order(order_id):
     order = _order_or_404(order_id)
     to = data.get("to")
     if to is not None and (not isinstance(to, str) or to not in current_settings().lifecycle):
-        raise BadRequest(f"'to' {to!r} is not a stage key (stages: {', '.join(current_settings().lifecycle.keys)})", "to")
+        raise Invalid(f"'to' {to!r} is not a stage key (stages: {', '.join(current_settings().lifecycle.keys)})", "to")
     note = _optional_text(data, "note")
     job_id = data.get("job_id")
     if job_id is not None:
         if not isinstance(job_id, str):
-            raise BadRequest("'job_id' must be text", "job_id")
+            raise Invalid("'job_id' must be text", "job_id")
         job = next((j for j in order.jobs if j.code == job_id.strip().upper()), None)
         if job is None:
-            raise NoSuch(f"order {order.code} has no job {job_id!r}", "job_id")
+            raise NotFound(f"order {order.code} has no job {job_id!r}", "job_id")
         if to is None:
             to = current_settings().lifecycle.next_key(job.stage) if job.stage in current_settings().lifecycle else None
             if to is None:
@@ -152,7 +136,7 @@ def cancel_order(order_id):
     order = _order_or_404(order_id)
     reason = _optional_text(data, "reason")
     if not (reason or "").strip():
-        raise BadRequest("say why the order is cancelled: 'reason' is required", "reason")
+        raise Invalid("say why the order is cancelled: 'reason' is required", "reason")
     order_service.cancel_order(order, actor=g.actor, source="api", reason=reason)
     db.session.commit()
     return jsonify(order_json(order))
@@ -163,20 +147,20 @@ def cancel_order(order_id):
 def create_scan():
     """Exactly what a scan page does: {"station", "code", "operator"?, "scan_id"?, "action"?, "reason"?,
     "scanned_at"?}. Every answer, refusals included, is {"ok": ..., ...} with "error" when not ok."""
-    from ..services.scanning import ScanInputError, record_scan
+    from ..services.scanning import record_scan
     from .scan import parse_scanned_at, scan_answer
 
     try:
         try:
             data = json_body({"station", "code", "operator", "scan_id", "action", "reason", "scanned_at"})
         except NotJson:  # like the scan page: anything but a JSON object is a bad request
-            raise BadRequest("send the scan as a JSON object with Content-Type: application/json") from None
+            raise Invalid("send the scan as a JSON object with Content-Type: application/json") from None
         for key in ("station", "code"):
             if not isinstance(data.get(key), str) or not data[key].strip():
-                raise BadRequest(f"'{key}' is required and must be text", key)
+                raise Invalid(f"'{key}' is required and must be text", key)
         for key in ("operator", "scan_id", "action", "reason", "scanned_at"):
             if data.get(key) is not None and not isinstance(data[key], str):
-                raise BadRequest(f"'{key}' must be text", key)
+                raise Invalid(f"'{key}' must be text", key)
         # Stored, applied and committed as one unit, tried again on a fresh connection if the database
         # dropped it (safe: a scan ID seen before is answered, not applied again).
         # The answer is read before the commit, while what the scan touched is still loaded (after the
@@ -185,7 +169,7 @@ def create_scan():
             data["station"], data["code"], actor=g.actor, uid=data.get("scan_id"),
             operator=data.get("operator") or None, action=data.get("action") or "move",
             reason=data.get("reason"), source="api", scanned_at=parse_scanned_at(data.get("scanned_at")))))
-    except (ApiError, ScanInputError) as exc:
+    except Refused as exc:  # the request's own (above) or the scan's (ScanInputError): {"ok": false, ...}
         db.session.rollback()
         body = {"ok": False, "error": exc.message}
         if exc.field:
@@ -206,10 +190,10 @@ def print_labels(order_id):
     data = json_body({"printer", "kind"})
     for key in ("printer", "kind"):
         if data.get(key) is not None and not isinstance(data[key], str):
-            raise BadRequest(f"'{key}' must be text", key)
+            raise Invalid(f"'{key}' must be text", key)
     kind = data.get("kind") or "job"
     if kind not in ("job", "packing"):
-        raise BadRequest(f"'kind' must be job or packing, not {kind!r}", "kind")
+        raise Invalid(f"'kind' must be job or packing, not {kind!r}", "kind")
     printer = data.get("printer")  # a printer that is not set up: the service's Invalid, 400 naming the field
     order = _order_or_404(order_id)
     made = queue_labels(order, kind=kind, printer=printer, actor=g.actor, source="api")
@@ -238,17 +222,17 @@ def add_shipment(order_id):
         except (binascii.Error, ValueError):
             label = None
         if label is None:
-            raise BadRequest("'label_base64' must be the label file in base64", "label_base64")
+            raise Invalid("'label_base64' must be the label file in base64", "label_base64")
     number = data.get("tracking_number")
     if not isinstance(number, str) or not number.strip():
-        raise BadRequest("'tracking_number' is required and must be text", "tracking_number")
+        raise Invalid("'tracking_number' is required and must be text", "tracking_number")
     carrier = data.get("carrier")
     if carrier is not None and (not isinstance(carrier, str) or carrier not in CARRIERS):
-        raise BadRequest(f"'carrier' must be one of {', '.join(CARRIERS)}", "carrier")
+        raise Invalid(f"'carrier' must be one of {', '.join(CARRIERS)}", "carrier")
     provider = data.get("provider")
     known = AGGREGATORS + tuple(OWN_CARRIER)
     if provider is not None and (not isinstance(provider, str) or provider not in known):
-        raise BadRequest(f"'provider' must be one of {', '.join(known)}", "provider")
+        raise Invalid(f"'provider' must be one of {', '.join(known)}", "provider")
     service = _optional_text(data, "service", 80)
     order = _order_or_404(order_id)
     shipment = add(order, tracking_number=number, carrier=carrier, service=service, provider=provider,
@@ -287,7 +271,7 @@ def snooze_alert(alert_id: int):
     data = json_body({"for"})
     choice = data.get("for")
     if not isinstance(choice, str) or choice not in SNOOZE_CHOICES:
-        raise BadRequest(f"'for' must be one of {', '.join(SNOOZE_CHOICES)}", "for")
+        raise Invalid(f"'for' must be one of {', '.join(SNOOZE_CHOICES)}", "for")
     alert = snooze(alert_id, choice, by=g.actor.name)
     db.session.commit()
     return jsonify(alert_json(alert))
@@ -301,7 +285,7 @@ POSTAGE_PACKAGE_FIELDS = {"package", "weight_oz", "length_in", "width_in", "heig
 def _flag(data: dict, key: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
-        raise BadRequest(f"'{key}' must be true or false", key)
+        raise Invalid(f"'{key}' must be true or false", key)
     return value
 
 
@@ -309,10 +293,10 @@ def _postage_request(data: dict) -> dict:
     for key in ("printer", "rate_id", "idempotency_key"):
         if data.get(key) is not None and (not isinstance(data[key], str) or not data[key].strip()
                                           or len(data[key]) > 100):
-            raise BadRequest(f"'{key}' must be text (100 characters at most)", key)
+            raise Invalid(f"'{key}' must be text (100 characters at most)", key)
     printer = data.get("printer")
     if printer is not None and printer not in current_settings().printers:
-        raise BadRequest(f"there is no printer {printer!r} (printers: "
+        raise Invalid(f"there is no printer {printer!r} (printers: "
                             f"{', '.join(current_settings().printers) or 'none'})", "printer")
     return {"printer": printer, "is_return": _flag(data, "is_return")}
 
@@ -353,7 +337,7 @@ def buy_postage(order_id):
     options = _postage_request(data)
     key = request.headers.get("Idempotency-Key") or data.get("idempotency_key")
     if key is not None and (not key.strip() or len(key) > 100):
-        raise BadRequest("the idempotency key must be 1 to 100 characters", "idempotency_key")
+        raise Invalid("the idempotency key must be 1 to 100 characters", "idempotency_key")
     label_provider()
     order = _order_or_404(order_id)
     rate_id = data.get("rate_id")
@@ -395,7 +379,7 @@ def _job_or_404(job_id: str):
 
     job = get_job(job_id)
     if job is None:
-        raise NoSuch(f"no job {job_id!r}")
+        raise NotFound(f"no job {job_id!r}")
     return job
 
 
@@ -415,13 +399,13 @@ def post_proof(job_id):
         upload = request.files.get("file")
         note = request.form.get("note")
     except RequestEntityTooLarge:
-        raise BodyTooLarge(f"the file is too large: a proof may be {round(max_bytes() / 1024 / 1024, 1):g} MB at most",
+        raise TooLarge(f"the file is too large: a proof may be {round(max_bytes() / 1024 / 1024, 1):g} MB at most",
                        "file") from None
     extra = sorted((set(request.form) | set(request.files)) - {"file", "note"})
     if extra:
-        raise BadRequest(f"unknown field '{extra[0]}' (allowed: file, note)", extra[0])
+        raise Invalid(f"unknown field '{extra[0]}' (allowed: file, note)", extra[0])
     if upload is None:
-        raise BadRequest("the proof's file is missing: send it in the field 'file'", "file")
+        raise Invalid("the proof's file is missing: send it in the field 'file'", "file")
     proof = post(job, filename=upload.filename, content=upload.read(max_bytes() + 1), note=note, actor=g.actor,
                  source="api")
     db.session.commit()

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db, limiter
 from ..forms import LoginForm
-from ..security import setting
+from ..security import security_settings
 from ..services.users import authenticate
 
 bp = Blueprint("auth", __name__)
@@ -29,15 +29,15 @@ def _locked_message(minutes: int) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: setting("login_rate"), methods=["POST"], scope="login")  # per client address
+@limiter.limit(lambda: security_settings().login_rate, methods=["POST"], scope="login")  # per client address
 def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        minutes = setting("lockout_minutes")
-        result = authenticate(form.username.data, form.password.data, lockout_after=setting("lockout_after"),
+        minutes = security_settings().lockout_minutes
+        result = authenticate(form.username.data, form.password.data, lockout_after=security_settings().lockout_after,
                               lockout_minutes=minutes)
         db.session.commit()  # a failure is counted too
         if result.user is not None:

@@ -12,13 +12,13 @@ from flask import Blueprint, abort, jsonify, make_response, redirect, render_tem
 from ..extensions import limiter
 from ..models import Order
 from ..queries import public_view
-from ..security import setting
+from ..security import security_settings
 from ..services.public_links import order_for_public_token
 from ..settings import current_settings
 
 bp = Blueprint("public", __name__)
 # Page and JSON share one budget per client address ([security] public_rate, 60/minute by default).
-limiter.shared_limit(lambda: setting("public_rate"), scope="public-tracking")(bp)
+limiter.shared_limit(lambda: security_settings().public_rate, scope="public-tracking")(bp)
 
 
 def _order_for(token: str) -> Order:

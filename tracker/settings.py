@@ -88,7 +88,7 @@ class Settings:
     lifecycle: Lifecycle
     stations: dict[str, Station]
     printers: dict[str, Printer]
-    providers: dict[str, dict]
+    providers: dict[str, ProviderSettings]
     marketplaces: dict[str, dict]
     notifications: Notifications
     intake: Intake
@@ -491,8 +491,8 @@ class Shipping(_Section):
         if provider is not None and provider not in SHIPPING_PROVIDERS:
             _fail(f"{where}.provider", f"{provider!r} cannot buy labels (one of: {', '.join(SHIPPING_PROVIDERS)})")
         if provider is None:  # the first label provider with a key set
-            values["provider"] = next((p for p in SHIPPING_PROVIDERS if ((providers or {}).get(p) or {}).get("api_key")),
-                                      None)
+            found = (p for p in SHIPPING_PROVIDERS if p in (providers or {}) and providers[p].api_key)
+            values["provider"] = next(found, None)
         if values["printer"] is not None and values["printer"] not in (printers or {}):
             _fail(f"{where}.printer", f"no printer named {values['printer']!r} in [printers]")
         if values["default_package"] is not None and values["default_package"] not in (packages or {}):
@@ -744,10 +744,70 @@ def _named_tables(raw: dict, section: str, known: tuple[str, ...]) -> dict[str, 
         if name not in known:
             _fail(f"{section}.{name}", f"unknown {section[:-1]} (known: {', '.join(known)})")
         body = _table(body, f"{section}.{name}")
-        base = body.get("base_url")
-        if base is not None and (not isinstance(base, str) or not re.match(r"^https?://", base)):
-            _fail(f"{section}.{name}.base_url", f"{base!r} must start with http:// or https://")
+        _base_url(body, "base_url", f"{section}.{name}", None)
         out[name] = body
+    return out
+
+
+def _base_url(t: dict, key: str, where: str, default):
+    base = t.get(key)
+    if base is not None and (not isinstance(base, str) or not re.match(r"^https?://", base)):
+        _fail(f"{where}.{key}", f"{base!r} must start with http:// or https://")
+    return base
+
+
+def _credential(t: dict, key: str, where: str, default):
+    """A key, secret, id or address: text, or None when unset (an env: variable that is empty)."""
+    value = t.get(key)
+    if value is not None and not isinstance(value, str):
+        _fail(f"{where}.{key}", f"must be text, got {value!r}")
+    return value.strip() or None if value is not None else None
+
+
+# [providers.NAME]: the parcel providers (docs/CARRIERS.md, docs/SHIPPING.md); which keys each one takes is
+# in domain/providers.py (its credentials switch it on).
+
+@dataclass(frozen=True)
+class ProviderSettings(_Section):
+    """One provider's table. A key that is not written, or an env: variable that is empty, is None; the
+    modules in integrations/carriers and integrations/postage read these attributes. Secrets are left out
+    of its repr, so a log line or a traceback that shows it shows no key."""
+    name: str = ""
+    api_key: str | None = field(default=None, repr=False, metadata=_reader(_credential))
+    client_id: str | None = field(default=None, metadata=_reader(_credential))
+    client_secret: str | None = field(default=None, repr=False, metadata=_reader(_credential))
+    webhook_secret: str | None = field(default=None, repr=False, metadata=_reader(_credential))
+    hmac_secret: str | None = field(default=None, repr=False, metadata=_reader(_credential))  # Shippo's HMAC key
+    require_signature: bool = field(default=False, metadata=_flag())  # Shippo: refuse unsigned deliveries
+    webhook_url: str | None = field(default=None, metadata=_reader(_base_url))  # UPS: our public /webhooks/ups
+    api_version: str | None = field(default=None, metadata=_reader(_credential))  # AfterShip's dated version
+    base_url: str | None = field(default=None, metadata=_reader(_base_url))
+    timeout: float | None = field(default=None, metadata=_number(minimum=0.5, maximum=120))  # label calls
+
+    @property
+    def switched_on(self) -> bool:
+        """Every credential its provider needs is set."""
+        known = providers.REGISTRY.get(self.name)
+        return known is not None and all(getattr(self, key) for key in known.credentials)
+
+    @classmethod
+    def read(cls, value, where: str, **context):
+        name = where.rsplit(".", 1)[-1]
+        _only(_table(value, where), set(providers.REGISTRY[name].allowed), where)
+        return super().read(value, where, name=name)
+
+    @classmethod
+    def _checked(cls, values, table, where, *, name: str):
+        return cls(name=name, **values)
+
+
+def _providers(raw: dict) -> dict[str, ProviderSettings]:
+    t = _table(raw.get("providers"), "providers")
+    out = {}
+    for name, body in t.items():
+        if name not in PROVIDERS:
+            _fail(f"providers.{name}", f"unknown provider (known: {', '.join(PROVIDERS)})")
+        out[name] = ProviderSettings.read(body, f"providers.{name}")
     return out
 
 
@@ -995,7 +1055,7 @@ def load_settings(instance_path: Path, config_path: Path | None = None, *, overr
     database_url = (os.environ.get("TRACKER_DATABASE_URL") or _str(db_table, "url", "database")
                     or default_database_url(instance_path))
     shop = _shop(raw)
-    providers = _named_tables(raw, "providers", PROVIDERS)
+    providers = _providers(raw)
     packages = _packages(raw)
     return Settings(
         shop=shop,

@@ -5,12 +5,14 @@ import datetime as dt
 import os
 import stat
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from tracker.settings import (Alerts, ConfigError, Housekeeping, Intake, Printer, Proofs, default_database_url, load_settings,
-                              normalise_database_url)
+from tracker.domain import providers
+from tracker.settings import (Alerts, ConfigError, Housekeeping, Intake, Printer, Proofs, ProviderSettings,
+                              default_database_url, load_settings, normalise_database_url)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,7 +131,7 @@ def test_full_config(load):
     assert s.stations["pack-1"].name == "pack-1" and s.stations["pack-1"].printer is None
     assert s.printers["front"] == Printer(driver="zpl", host="10.0.0.5", port=9100)
     assert s.printers["desk"].driver == "escpos-file"
-    assert s.providers["easypost"]["base_url"] == "http://127.0.0.1:8001"
+    assert s.providers["easypost"].base_url == "http://127.0.0.1:8001"
     assert s.notifications.email.smtp_port == 2525
     assert s.intake == Intake(max_quantity=500, max_items=20, print_job_labels=False, label_printer=None,
                               default_method="other", method_rules=())
@@ -238,6 +240,18 @@ BAD = [
     pytest.param('[providers.easypost]\nbase_url = "ftp://x"\n',
                  "config: providers.easypost.base_url: 'ftp://x' must start with http:// or https://",
                  id="provider-base-url"),
+    pytest.param('[providers.fedex]\nclient_id = "id"\nwebhook_secret = "s"\n',
+                 "config: providers.fedex.webhook_secret: unknown key (allowed: base_url, client_id, client_secret)",
+                 id="provider-key-it-does-not-read"),
+    pytest.param('[providers.easypost]\napi_key = 12345\n', "config: providers.easypost.api_key: must be text, got 12345",
+                 id="provider-key-not-text"),
+    pytest.param('[providers.shippo]\nrequire_signature = "yes"\n',
+                 "config: providers.shippo.require_signature: must be true or false", id="provider-flag"),
+    pytest.param('[providers.easypost]\ntimeout = 0\n', "config: providers.easypost.timeout: must be between 0.5 and 120",
+                 id="provider-timeout"),
+    pytest.param('[providers.ups]\nwebhook_url = "shop.example/webhooks/ups"\n',
+                 "config: providers.ups.webhook_url: 'shop.example/webhooks/ups' must start with http:// or https://",
+                 id="provider-webhook-url"),
     pytest.param('[marketplaces.ebay]\n', "config: marketplaces.ebay: unknown marketplace", id="unknown-marketplace"),
     pytest.param('[marketplaces.shopify]\nbase_url = 5\n', "config: marketplaces.shopify.base_url:",
                  id="marketplace-base-url"),
@@ -410,7 +424,10 @@ ENV_CONFIG = """
     api_key = "env:EP_API_KEY"
     webhook_secret = "env:EP_WEBHOOK_SECRET"
     base_url = "https://api.easypost.com"
-    note = "environment: not a reference"
+
+    [providers.aftership]
+    api_key = "env:AS_API_KEY"
+    api_version = "environment: not a reference"
 """
 
 
@@ -422,9 +439,9 @@ def test_env_values_resolve(load, monkeypatch):
     s = load(ENV_CONFIG)
     assert s.shop.name == "Env Print Co"
     assert s.stations["qc-1"].name == "QC table"
-    assert s.providers["easypost"] == {"api_key": "ek_test_123", "webhook_secret": "whsec",
-                                       "base_url": "https://api.easypost.com",
-                                       "note": "environment: not a reference"}
+    assert s.providers["easypost"] == ProviderSettings(name="easypost", api_key="ek_test_123", webhook_secret="whsec",
+                                                       base_url="https://api.easypost.com")
+    assert s.providers["aftership"].api_version == "environment: not a reference"  # only env:NAME is looked up
 
 
 def test_unset_or_empty_env_values_become_none(load, monkeypatch):
@@ -432,10 +449,44 @@ def test_unset_or_empty_env_values_become_none(load, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EP_WEBHOOK_SECRET", "")
     s = load(ENV_CONFIG)
-    assert s.providers["easypost"]["api_key"] is None
-    assert s.providers["easypost"]["webhook_secret"] is None
+    assert s.providers["easypost"].api_key is None
+    assert s.providers["easypost"].webhook_secret is None
+    assert not s.providers["easypost"].switched_on
     assert s.shop.name == "Print shop"  # unset: the default
     assert s.stations["qc-1"].name == "qc-1"
+
+
+# -- [providers.NAME] ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(providers.REGISTRY))
+def test_each_provider_reads_the_keys_it_takes_and_names_the_others(load, name):
+    known = providers.REGISTRY[name]
+    values = {"require_signature": True, "timeout": 5, "base_url": "https://sandbox.example",
+              "webhook_url": "https://shop.example/webhooks/ups"}
+    table = {key: values.get(key, f"{key}-value") for key in known.allowed}
+    s = load("[providers.%s]\n%s" % (name, "".join(f"{k} = {v!r}\n".replace("True", "true")
+                                                  for k, v in table.items())))
+    cfg = s.providers[name]
+    assert {key: getattr(cfg, key) for key in table} == table
+    assert cfg.switched_on
+    others = sorted({f.name for f in fields(ProviderSettings)} - set(known.allowed) - {"name"})
+    for key in others:
+        message = config_error(load, f"[providers.{name}]\n{key} = \"x\"\n")
+        assert f"providers.{name}.{key}: unknown key (allowed: {', '.join(sorted(known.allowed))})" in message
+
+
+def test_a_provider_without_all_its_credentials_is_off(load):
+    s = load('[providers.ups]\nclient_id = "id"\nclient_secret = "  "\n')
+    assert s.providers["ups"].client_secret is None and not s.providers["ups"].switched_on
+
+
+def test_a_providers_secrets_stay_out_of_its_repr(load):
+    s = load('[providers.shippo]\napi_key = "shippo_live_abc"\nwebhook_secret = "tok-xyz"\nhmac_secret = "hm-123"\n'
+             '[providers.ups]\nclient_id = "ups-id"\nclient_secret = "ups-cs"\n')
+    shown = repr(s.providers)
+    assert "shippo" in shown and "ups-id" in shown
+    for secret in ("shippo_live_abc", "tok-xyz", "hm-123", "ups-cs"):
+        assert secret not in shown
 
 
 def test_env_value_is_validated_after_it_resolves(load, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tracker.integrations.oauth import TOKENS
+from tracker.settings import ProviderSettings
 
 from . import fakes
 
@@ -18,13 +19,14 @@ def fresh_tokens():
 
 @pytest.fixture
 def fake():
-    """fake(name, **options) -> (server, config, known tracking number, carrier); servers stop after the test."""
+    """fake(name, **options) -> (server, config, known tracking number, carrier); servers stop after the test.
+    config is the fake's [providers.NAME] table as the settings read it (ProviderSettings)."""
     started = []
 
     def start(name: str, **options):
-        server, config, number, carrier = fakes.BUILDERS[name](**options)
+        server, table, number, carrier = fakes.BUILDERS[name](**options)
         started.append(server.start())
-        return server, config, number, carrier
+        return server, ProviderSettings.read(table, f"providers.{name}"), number, carrier
 
     yield start
     for server in started:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,8 +24,8 @@ def tz(hours: int) -> dt.timezone:
     return dt.timezone(dt.timedelta(hours=hours))
 
 
-def secrets_of(config: dict) -> list[str]:
-    return [v for k, v in config.items() if k in ("api_key", "client_secret", "webhook_secret") and v]
+def secrets_of(config) -> list[str]:
+    return [v for v in (config.api_key, config.client_secret, config.webhook_secret) if v]
 
 
 # --- every provider ---
@@ -68,10 +69,10 @@ def test_500_is_retryable(fake, name):
 def test_wrong_credentials_401_is_not_retryable(fake, name):
     if name in OAUTH:
         server, config, number, carrier = fake(name, client_secret="the-right-one")
-        config = {**config, "client_secret": "a-wrong-one"}
+        config = replace(config, client_secret="a-wrong-one")
     else:
         server, config, number, carrier = fake(name)
-        config = {**config, "api_key": "a-wrong-key"}
+        config = replace(config, api_key="a-wrong-key")
     with pytest.raises(ProviderError) as caught:
         PROVIDERS[name].fetch(config, number, carrier)
     err = caught.value
@@ -98,7 +99,7 @@ def test_missing_credentials_say_which_key(fake, name):
     server, config, number, carrier = fake(name)
     key = "client_id" if name in OAUTH else "api_key"
     with pytest.raises(ProviderError, match=f"{key} is not configured") as caught:
-        PROVIDERS[name].fetch({**config, key: None}, number, carrier)
+        PROVIDERS[name].fetch(replace(config, **{key: None}), number, carrier)
     assert not caught.value.retryable
     assert server.calls() == []
 
@@ -123,7 +124,7 @@ def test_easypost_fetch(fake):
     (call,) = server.calls()
     assert (call.method, call.path) == ("GET", "/v2/trackers")
     assert call.query == {"tracking_code": number, "carrier": "UPS"}
-    assert call.headers["authorization"] == fakes.basic(config["api_key"], "")
+    assert call.headers["authorization"] == fakes.basic(config.api_key, "")
 
 
 def test_easypost_fetch_creates_the_tracker_it_does_not_have(fake):
@@ -153,7 +154,7 @@ def test_shippo_fetch(fake):
     assert update.est_delivery == dt.date(2026, 3, 4) and update.status == "TRANSIT"
     (call,) = server.calls()
     assert (call.method, call.path) == ("GET", f"/tracks/usps/{number}")
-    assert call.headers["authorization"] == f"ShippoToken {config['api_key']}"
+    assert call.headers["authorization"] == f"ShippoToken {config.api_key}"
 
 
 def test_shippo_spells_dhl_its_way_and_needs_a_carrier(fake):
@@ -173,7 +174,7 @@ def test_shippo_register(fake):
     (call,) = server.calls()
     assert (call.method, call.path) == ("POST", "/tracks/")
     assert call.json() == {"carrier": "ups", "tracking_number": "1Z999AA10123456784"}
-    assert call.headers["authorization"] == f"ShippoToken {config['api_key']}"
+    assert call.headers["authorization"] == f"ShippoToken {config.api_key}"
 
 
 # --- AfterShip ---
@@ -186,12 +187,12 @@ def test_aftership_fetch(fake):
     (call,) = server.calls()
     assert (call.method, call.path) == ("GET", "/tracking/2026-01/trackings")
     assert call.query == {"tracking_numbers": number, "slug": "fedex"}
-    assert call.headers["as-api-key"] == config["api_key"]
+    assert call.headers["as-api-key"] == config.api_key
 
 
 def test_aftership_api_version_is_configurable(fake):
     server, config, number, carrier = fake("aftership", version="2025-04")
-    assert PROVIDERS["aftership"].fetch({**config, "api_version": "2025-04"}, number, carrier).events
+    assert PROVIDERS["aftership"].fetch(replace(config, api_version="2025-04"), number, carrier).events
     assert server.calls()[0].path == "/tracking/2025-04/trackings"
 
 
@@ -251,12 +252,12 @@ def test_ups_register_needs_a_webhook_url(fake):
 
 def test_ups_register_subscribes_to_track_alert(fake):
     server, config, number, _ = fake("ups")
-    config = {**config, "webhook_url": "https://shop.example/webhooks/ups"}
+    config = replace(config, webhook_url="https://shop.example/webhooks/ups")
     assert PROVIDERS["ups"].register(config, number, "ups") == number
     call = server.calls("POST", "/api/track/v1/subscription/standard/package")[0]
     assert call.json() == {"locale": "en_US", "countryCode": "US", "trackingNumberList": [number],
                            "destination": {"url": "https://shop.example/webhooks/ups", "credentialType": "Bearer",
-                                           "credential": config["webhook_secret"]}}
+                                           "credential": config.webhook_secret}}
     with pytest.raises(ProviderError, match="refused") as caught:
         PROVIDERS["ups"].register(config, "NOT-A-1Z", "ups")
     assert not caught.value.retryable

@@ -11,6 +11,7 @@ import time_machine
 from werkzeug.datastructures import Headers, MultiDict
 
 from tracker.integrations.carriers import aftership, easypost, fedex, shippo, ups, usps
+from tracker.settings import ProviderSettings
 
 # The check value from shared/fixtures/README.md (exact bytes).
 CHECK_SECRET = "hush"
@@ -28,7 +29,7 @@ def test_check_values():
 
 # --- EasyPost ---
 
-EP = {"webhook_secret": CHECK_SECRET}
+EP = ProviderSettings(webhook_secret=CHECK_SECRET)
 
 
 def test_easypost_good():
@@ -61,19 +62,21 @@ def test_easypost_tampered_body():
 
 @pytest.mark.parametrize("secret", [None, "", "  "])
 def test_easypost_without_a_secret_refuses_everything(secret):
-    assert not easypost.verify({"X-Hmac-Signature": CHECK_EASYPOST}, CHECK_BODY, {}, {"webhook_secret": secret})
-    assert not easypost.verify({"X-Hmac-Signature": CHECK_EASYPOST}, CHECK_BODY, {}, {})
+    config = ProviderSettings.read({"webhook_secret": secret}, "providers.easypost")  # as config.toml is read
+    assert config.webhook_secret is None
+    assert not easypost.verify({"X-Hmac-Signature": CHECK_EASYPOST}, CHECK_BODY, {}, config)
+    assert not easypost.verify({"X-Hmac-Signature": CHECK_EASYPOST}, CHECK_BODY, {}, ProviderSettings())
 
 
 def test_easypost_secret_is_nfkd_normalised():
     # "ﬁ" (U+FB01) is "fi" under NFKD: EasyPost signs with the normalised secret.
     signed = "hmac-sha256-hex=" + hmac.new(b"fi-secret", CHECK_BODY, hashlib.sha256).hexdigest()
-    assert easypost.verify({"X-Hmac-Signature": signed}, CHECK_BODY, {}, {"webhook_secret": "\ufb01-secret"})
+    assert easypost.verify({"X-Hmac-Signature": signed}, CHECK_BODY, {}, ProviderSettings(webhook_secret="\ufb01-secret"))
 
 
 # --- AfterShip ---
 
-AS = {"webhook_secret": CHECK_SECRET}
+AS = ProviderSettings(webhook_secret=CHECK_SECRET)
 
 
 def test_aftership_good():
@@ -94,12 +97,12 @@ def test_aftership_refused(headers):
 
 def test_aftership_tampered_body_and_missing_secret():
     assert not aftership.verify({"aftership-hmac-sha256": CHECK_BASE64}, CHECK_BODY[:-1] + b" }", {}, AS)
-    assert not aftership.verify({"aftership-hmac-sha256": CHECK_BASE64}, CHECK_BODY, {}, {"webhook_secret": None})
+    assert not aftership.verify({"aftership-hmac-sha256": CHECK_BASE64}, CHECK_BODY, {}, ProviderSettings(webhook_secret=None))
 
 
 # --- Shippo ---
 
-SH = {"webhook_secret": "tok-123"}
+SH = ProviderSettings(webhook_secret="tok-123")
 
 
 def test_shippo_token_alone():
@@ -114,8 +117,8 @@ def test_shippo_bad_or_missing_token(query):
 
 
 def test_shippo_without_a_secret_refuses_everything():
-    assert not shippo.verify({}, CHECK_BODY, {"token": "tok-123"}, {"webhook_secret": None})
-    assert not shippo.verify({}, CHECK_BODY, {"token": ""}, {"webhook_secret": ""})
+    assert not shippo.verify({}, CHECK_BODY, {"token": "tok-123"}, ProviderSettings(webhook_secret=None))
+    assert not shippo.verify({}, CHECK_BODY, {"token": ""}, ProviderSettings(webhook_secret=""))
 
 
 @time_machine.travel(NOW, tick=False)
@@ -165,7 +168,7 @@ def test_shippo_signature_with_several_v1_and_spaces():
 
 @time_machine.travel(NOW, tick=False)
 def test_shippo_separate_hmac_secret_and_required_signature():
-    config = {"webhook_secret": "tok-123", "hmac_secret": "signing-key", "require_signature": True}
+    config = ProviderSettings(webhook_secret="tok-123", hmac_secret="signing-key", require_signature=True)
     header = shippo.sign(CHECK_BODY, "signing-key", NOW_TS)
     assert shippo.verify({"Shippo-Auth-Signature": header}, CHECK_BODY, {"token": "tok-123"}, config)
     wrong_key = shippo.sign(CHECK_BODY, "tok-123", NOW_TS)
@@ -175,7 +178,7 @@ def test_shippo_separate_hmac_secret_and_required_signature():
 
 # --- UPS Track Alert ---
 
-UPS = {"webhook_secret": "long-random-credential"}
+UPS = ProviderSettings(webhook_secret="long-random-credential")
 
 
 def test_ups_credential_header():
@@ -191,7 +194,7 @@ def test_ups_refused(headers):
 
 
 def test_ups_without_a_secret_refuses_everything():
-    assert not ups.verify({"credential": "x"}, b"{}", {}, {"webhook_secret": None})
+    assert not ups.verify({"credential": "x"}, b"{}", {}, ProviderSettings(webhook_secret=None))
 
 
 # --- polled-only providers ---
@@ -200,7 +203,7 @@ def test_ups_without_a_secret_refuses_everything():
 def test_polled_providers_refuse_every_webhook(module):
     assert module.WEBHOOKS is False
     assert not module.verify({"credential": "x", "X-Hmac-Signature": CHECK_EASYPOST}, CHECK_BODY, {"token": "x"},
-                             {"webhook_secret": "x"})
+                             ProviderSettings(webhook_secret="x"))
     assert not hasattr(module, "parse_webhook")
 
 

@@ -14,7 +14,7 @@ from tests.conftest import build_app, closing, login
 from tests.factories import MANAGER
 from tracker.extensions import db
 from tracker.integrations.carriers import CarrierEvent, TrackingUpdate
-from tracker.integrations.marketplaces.amazon import Confirmation, confirmation_file
+from tracker.integrations.marketplaces.amazon import Confirmation, confirmation_file, load_config
 from tracker.models import ImportRun, Order, Shipment
 from tracker.services import amazon
 from tracker.services.orders import Actor
@@ -342,3 +342,8 @@ def test_operators_and_forged_forms_are_refused(app):
     with app.app_context():
         assert amazon_orders() == {}
     assert app.test_client().get("/marketplaces").status_code == 302  # not logged in: to the login page
+
+
+def test_the_amazon_table_is_read_into_its_config():
+    assert load_config(None).carrier_names == {}  # no [marketplaces.amazon]: Amazon's own codes, else "Other"
+    assert load_config({"carrier_names": {"other": "OnTrac"}}).carrier_names == {"other": "OnTrac"}

@@ -402,7 +402,7 @@ def test_a_bought_label_reaches_the_customer_page_and_shopify_when_the_carrier_s
                                   "status_detail": "arrived_at_facility", "datetime": "2026-12-06T15:00:00Z",
                                   "tracking_location": {"city": "BOISE", "state": "ID"}}]}}
         body = json.dumps(event).encode()
-        secret = app.extensions["tracker_settings"].providers["easypost"]["webhook_secret"]
+        secret = app.extensions["tracker_settings"].providers["easypost"].webhook_secret
         digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         resp = app.test_client().post("/webhooks/easypost", data=body, headers={
             "X-Hmac-Signature": f"hmac-sha256-hex={digest}", "Content-Type": "application/json"})

@@ -128,9 +128,7 @@ def get_run(run_id: int) -> ImportRun | None:
 # -- export ------------------------------------------------------------------------------------------
 
 def _carrier_names() -> dict:
-    cfg = current_settings().marketplaces.get("amazon") or {}
-    names = cfg.get("carrier_names")
-    return dict(names) if isinstance(names, dict) else {}
+    return dict(report.load_config(current_settings().marketplaces.get("amazon")).carrier_names)
 
 
 def _active_amazon_shipments(order_ids: Iterable[int] | None = None) -> list[Shipment]:

@@ -30,7 +30,7 @@ from ..integrations.http import ProviderError
 from ..integrations.postage import PROVIDERS, download_label
 from ..integrations.postage.common import BUY_TIMEOUT
 from ..models import LabelPurchase, Order, StationState, utcnow
-from ..settings import current_settings
+from ..settings import ProviderSettings, current_settings
 from .orders import Actor, move_order, record_note
 from .outbox import RetryLater, enqueue
 
@@ -83,14 +83,14 @@ class Bought:
 
 # -- settings and inputs ----------------------------------------------------------------------------
 
-def label_provider() -> tuple[str, dict]:
+def label_provider() -> tuple[str, ProviderSettings]:
     settings = current_settings()
     name = settings.shipping.provider
     if name is None:
         raise PostageConflict("no label provider is set up: set [providers.easypost] api_key (or "
                                   "[providers.shippo] api_key) in config.toml, e.g. api_key = \"env:EASYPOST_API_KEY\"")
-    cfg = settings.providers.get(name) or {}
-    if not cfg.get("api_key"):
+    cfg = settings.providers.get(name)
+    if cfg is None or not cfg.api_key:
         raise PostageConflict(f"[shipping] provider is {name}, but [providers.{name}] api_key is not set "
                                   f"(or its environment variable is empty)")
     return name, cfg
@@ -236,7 +236,7 @@ def quote_rates(code: str, package: rules.Package, *, actor: Actor, is_return: b
 _VERIFIED: dict[tuple, None] = {}
 
 
-def _verified(name: str, cfg: dict, address: rules.Address) -> str | None:
+def _verified(name: str, cfg: ProviderSettings, address: rules.Address) -> str | None:
     """The provider's refusal of an address, None when accepted (an accepted address is not asked again
     in this process: the ship-from address would otherwise cost a call per label)."""
     key = (name, tuple(sorted(address.as_dict().items())))
@@ -315,7 +315,7 @@ def _unresolved(order_id: int) -> list[LabelPurchase]:
             if r.claimed_at is None or r.claimed_at < stale]
 
 
-def _answer_existing(row: LabelPurchase, cfg: dict) -> Bought:
+def _answer_existing(row: LabelPurchase, cfg: ProviderSettings) -> Bought:
     order_code = row.order.code
     if row.status in ("bought", "voided"):
         return Bought(row, False, f"{order_code}: already bought: {_words(row)}")
@@ -348,7 +348,7 @@ def _claim(row: LabelPurchase, rate: rules.Rate, *, key: str, actor: Actor, prin
     db.session.refresh(row)
 
 
-def _buy_claimed(row: LabelPurchase, cfg: dict, *, actor: Actor, source: str) -> Bought:
+def _buy_claimed(row: LabelPurchase, cfg: ProviderSettings, *, actor: Actor, source: str) -> Bought:
     module = PROVIDERS[row.provider]
     quote_ref, rate_id, fmt, key, provider = row.quote_ref, row.rate_id, row.label_format, row.key, row.provider
     try:
@@ -375,7 +375,7 @@ def _buy_claimed(row: LabelPurchase, cfg: dict, *, actor: Actor, source: str) ->
     return Bought(row, True, f"{row.order.code}: {_words(row)}")
 
 
-def _resolve(row: LabelPurchase, cfg: dict, *, actor: Actor, source: str) -> bool:
+def _resolve(row: LabelPurchase, cfg: ProviderSettings, *, actor: Actor, source: str) -> bool:
     """Asks the provider whether an unresolved purchase went through: adopts it (True) or frees the quote
     (False). A provider that cannot be asked stops everything for this order: nothing is bought blind."""
     module = PROVIDERS[row.provider]
@@ -511,7 +511,7 @@ def void_label(purchase_id: int, *, actor: Actor, source: str) -> LabelPurchase:
     if row.status != "bought":
         raise PostageConflict("only a bought label can be voided")
     name, provider = row.provider, row.provider
-    cfg = current_settings().providers.get(name) or {}
+    cfg = current_settings().providers.get(name) or ProviderSettings(name=name)
     ref = row.purchase_ref
     db.session.commit()
     try:

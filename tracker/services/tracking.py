@@ -17,7 +17,7 @@ from ..domain.refusals import Forbidden, NotFound, Refused, Unauthorized, Unproc
 from ..extensions import db
 from ..integrations.jsontext import storable
 from ..models import Counter, Shipment, TrackingEvent, WebhookDelivery, utcnow
-from ..settings import current_settings
+from ..settings import ProviderSettings, current_settings
 from . import orders as order_service
 from .alerts import close_alerts_except, close_shipment_alerts, raise_alert
 from .orders import Actor
@@ -42,13 +42,10 @@ def _providers():
     return PROVIDERS
 
 
-def provider_config(name: str) -> dict | None:
+def provider_config(name: str) -> ProviderSettings | None:
     """A provider's settings when it is switched on (its credentials are set), else None."""
     cfg = current_settings().providers.get(name)
-    if not cfg:
-        return None
-    known = providers.REGISTRY.get(name)
-    return cfg if known is not None and all(cfg.get(k) for k in known.credentials) else None
+    return cfg if cfg is not None and cfg.switched_on else None
 
 
 def provider_for(carrier: str | None) -> str | None:
@@ -114,8 +111,8 @@ def receive_webhook(provider: str, headers, body: bytes, query) -> tuple[int, bo
     module = _providers().get(provider)
     if module is None or not hasattr(module, "verify"):
         raise WebhookNotSetUp(f"no webhook for {provider!r}")
-    cfg = current_settings().providers.get(provider) or {}
-    if not cfg.get("webhook_secret"):
+    cfg = current_settings().providers.get(provider)
+    if cfg is None or not cfg.webhook_secret:
         raise WebhookNotSetUp(f"{provider} webhooks are not set up (no webhook_secret)")
     if not module.verify(headers, body, query, cfg):
         _count(f"webhook_rejected:{provider}")  # the count is all a bad signature changes (the caller commits it)
@@ -371,7 +368,7 @@ def poll_budget(run_seconds: int) -> dict[str, int]:
             for name, mod in _providers().items()}
 
 
-def fetch_update(provider: str, cfg: dict, number: str, carrier: str):
+def fetch_update(provider: str, cfg: ProviderSettings, number: str, carrier: str):
     """Asks the provider for the parcel's status (a network call: no transaction may be open)."""
     return _providers()[provider].fetch(cfg, number, carrier)
 

@@ -26,6 +26,7 @@ from .common import (CarrierEvent, TrackingUpdate, UnsupportedEvent, answer, as_
                      format_location, header, items, load_json, make_update, obj, parse_datetime, required,
                      same, text, unexpected)
 from .common import base_url as _base_url
+from ...settings import ProviderSettings
 
 NAME = "aftership"
 DEFAULT_BASE_URL = "https://api.aftership.com"
@@ -46,8 +47,8 @@ def sign(body: bytes | str, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def verify(headers: Mapping, body: bytes, query: Mapping, config: dict) -> bool:
-    secret = text(config.get("webhook_secret"))
+def verify(headers: Mapping, body: bytes, query: Mapping, config: ProviderSettings) -> bool:
+    secret = config.webhook_secret
     given = header(headers, SIGNATURE_HEADER)
     if not secret or not given:
         return False
@@ -100,14 +101,14 @@ def _checkpoint_location(checkpoint: dict) -> str | None:
     return structured or text(checkpoint.get("location"))
 
 
-def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUpdate:
+def fetch(config: ProviderSettings, tracking_number: str, carrier: str | None) -> TrackingUpdate:
     found = _find(config, tracking_number, carrier)
     if found is None:
         found = _create(config, tracking_number, carrier)
     return tracking_update(found)
 
 
-def register(config: dict, tracking_number: str, carrier: str | None) -> str | None:
+def register(config: ProviderSettings, tracking_number: str, carrier: str | None) -> str | None:
     try:
         tracking = _create(config, tracking_number, carrier)
     except ProviderError as exc:
@@ -122,7 +123,7 @@ def register(config: dict, tracking_number: str, carrier: str | None) -> str | N
     return tracking_id
 
 
-def _find(config: dict, tracking_number: str, carrier: str | None) -> dict | None:
+def _find(config: ProviderSettings, tracking_number: str, carrier: str | None) -> dict | None:
     params = {"tracking_numbers": tracking_number, "slug": SLUGS.get(carrier or "")}
     resp = request("GET", _url(config, "/trackings"), headers=_auth(config), params=params)
     data = obj(obj(answer(resp, NAME)).get("data"))
@@ -136,7 +137,7 @@ def _find(config: dict, tracking_number: str, carrier: str | None) -> dict | Non
     return None
 
 
-def _create(config: dict, tracking_number: str, carrier: str | None) -> dict:
+def _create(config: ProviderSettings, tracking_number: str, carrier: str | None) -> dict:
     body = {"tracking_number": tracking_number}
     if carrier in SLUGS:
         body["slug"] = SLUGS[carrier]
@@ -166,10 +167,10 @@ def _already_exists(exc: ProviderError) -> bool:
     return meta.get("code") in (ALREADY_EXISTS, str(ALREADY_EXISTS)) or "already exist" in (text(meta.get("message")) or "").lower()
 
 
-def _url(config: dict, path: str) -> str:
-    version = text(config.get("api_version")) or API_VERSION
+def _url(config: ProviderSettings, path: str) -> str:
+    version = config.api_version or API_VERSION
     return f"{_base_url(config, DEFAULT_BASE_URL)}/tracking/{version}{path}"
 
 
-def _auth(config: dict) -> dict[str, str]:
-    return {"as-api-key": required(config, "api_key", NAME)}
+def _auth(config: ProviderSettings) -> dict[str, str]:
+    return {"as-api-key": required(config.api_key, "api_key", NAME)}

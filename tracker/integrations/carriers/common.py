@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 from ..http import ProviderError, Response
 from ..jsontext import storable
 from ..oauth import TOKENS, with_bearer
+from ...settings import ProviderSettings
 
 T = TypeVar("T")
 
@@ -276,13 +277,13 @@ def first_date(*values: Any) -> dt.date | None:
 
 # --- calling providers -------------------------------------------------------------------------------
 
-def base_url(config: Mapping, default: str) -> str:
-    return (text(config.get("base_url")) or default).rstrip("/")
+def base_url(config: ProviderSettings, default: str) -> str:
+    return (config.base_url or default).rstrip("/")
 
 
-def required(config: Mapping, key: str, provider: str) -> str:
-    value = text(config.get(key))
-    if value is None:
+def required(value: str | None, key: str, provider: str) -> str:
+    """value, the provider's setting named key, when it is set."""
+    if not value:
         raise ProviderError(f"{provider}: {key} is not configured ([providers.{provider}] {key})",
                             retryable=False)
     return value
@@ -302,11 +303,11 @@ def unexpected(provider: str, what: str, resp: Response | None = None) -> Provid
                          retryable=False, response=resp)
 
 
-def with_token(provider: str, config: Mapping, default_base: str,
+def with_token(provider: str, config: ProviderSettings, default_base: str,
                fetch_token: Callable[[], tuple[str, float | None]], call: Callable[[str], T]) -> T:
     """call(token) with a cached OAuth token. A 401 on a cached token (revoked, or expired early) gets
     one fresh token and one more try; a second 401 is the caller's to see."""
-    key = (provider, base_url(config, default_base), text(config.get("client_id")))
+    key = (provider, base_url(config, default_base), config.client_id)
 
     def renew(refused: str) -> str:
         TOKENS.invalidate(key, refused)

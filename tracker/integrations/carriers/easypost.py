@@ -23,6 +23,7 @@ from .common import (CarrierEvent, TrackingUpdate, UnsupportedEvent, answer, as_
                      format_location, header, items, load_json, make_update, obj, parse_datetime, required,
                      same, text, unexpected)
 from .common import base_url as _base_url
+from ...settings import ProviderSettings
 
 NAME = "easypost"
 DEFAULT_BASE_URL = "https://api.easypost.com"
@@ -42,8 +43,8 @@ def sign(body: bytes | str, secret: str) -> str:
     return SIGNATURE_PREFIX + hmac.new(key, as_bytes(body), hashlib.sha256).hexdigest()
 
 
-def verify(headers: Mapping, body: bytes, query: Mapping, config: dict) -> bool:
-    secret = text(config.get("webhook_secret"))
+def verify(headers: Mapping, body: bytes, query: Mapping, config: ProviderSettings) -> bool:
+    secret = config.webhook_secret
     given = header(headers, SIGNATURE_HEADER)
     if not secret or not given:
         return False
@@ -91,7 +92,7 @@ def tracker_update(tracker: dict, *, delivery_id: Any = None) -> TrackingUpdate:
                        status_detail=tracker.get("status_detail"))
 
 
-def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUpdate:
+def fetch(config: ProviderSettings, tracking_number: str, carrier: str | None) -> TrackingUpdate:
     base = _base_url(config, DEFAULT_BASE_URL)
     params = {"tracking_code": tracking_number, "carrier": EASYPOST_CARRIERS.get(carrier or "")}
     resp = request("GET", f"{base}/v2/trackers", headers=_auth(config), params=params)
@@ -105,7 +106,7 @@ def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUp
     return tracker_update(_create(config, tracking_number, carrier))
 
 
-def register(config: dict, tracking_number: str, carrier: str | None) -> str | None:
+def register(config: ProviderSettings, tracking_number: str, carrier: str | None) -> str | None:
     tracker = _create(config, tracking_number, carrier)
     tracker_id = text(tracker.get("id"))
     if tracker_id is None:
@@ -113,7 +114,7 @@ def register(config: dict, tracking_number: str, carrier: str | None) -> str | N
     return tracker_id
 
 
-def _create(config: dict, tracking_number: str, carrier: str | None) -> dict:
+def _create(config: ProviderSettings, tracking_number: str, carrier: str | None) -> dict:
     base = _base_url(config, DEFAULT_BASE_URL)
     body: dict[str, Any] = {"tracking_code": tracking_number}
     if carrier in EASYPOST_CARRIERS:
@@ -129,6 +130,6 @@ def _create(config: dict, tracking_number: str, carrier: str | None) -> dict:
     return tracker
 
 
-def _auth(config: dict) -> dict[str, str]:
-    return {"Authorization": basic_auth(required(config, "api_key", NAME), "")}
+def _auth(config: ProviderSettings) -> dict[str, str]:
+    return {"Authorization": basic_auth(required(config.api_key, "api_key", NAME), "")}
 

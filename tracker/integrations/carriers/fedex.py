@@ -22,6 +22,7 @@ from ..http import ProviderError, request
 from .common import (CarrierEvent, TrackingUpdate, answer, first_date, format_location, items, make_update, obj,
                      parse_datetime, required, text, token_error, token_from, unexpected, with_token)
 from .common import base_url as _base_url
+from ...settings import ProviderSettings
 
 NAME = "fedex"
 DEFAULT_BASE_URL = "https://apis.fedex.com"
@@ -32,12 +33,12 @@ WEBHOOKS = False
 ESTIMATED = ("ESTIMATED_DELIVERY", "ESTIMATED_DELIVERY_TIMESTAMP")
 
 
-def verify(headers: Mapping, body: bytes, query: Mapping, config: dict) -> bool:
+def verify(headers: Mapping, body: bytes, query: Mapping, config: ProviderSettings) -> bool:
     """FedEx is polled here, never pushed: every webhook delivery is refused."""
     return False
 
 
-def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUpdate:
+def fetch(config: ProviderSettings, tracking_number: str, carrier: str | None) -> TrackingUpdate:
     base = _base_url(config, DEFAULT_BASE_URL)
     body = {"includeDetailedScans": True,
             "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": tracking_number}}]}
@@ -87,14 +88,14 @@ def _result_update(result: dict, asked: str) -> TrackingUpdate:
                        public_url=None, status=latest.get("code"), status_detail=latest.get("derivedCode"))
 
 
-def register(config: dict, tracking_number: str, carrier: str | None) -> str | None:
+def register(config: ProviderSettings, tracking_number: str, carrier: str | None) -> str | None:
     """Nothing to register: FedEx is polled."""
     return None
 
 
-def _token(config: dict) -> tuple[str, float | None]:
-    form = {"grant_type": "client_credentials", "client_id": required(config, "client_id", NAME),
-            "client_secret": required(config, "client_secret", NAME)}
+def _token(config: ProviderSettings) -> tuple[str, float | None]:
+    form = {"grant_type": "client_credentials", "client_id": required(config.client_id, "client_id", NAME),
+            "client_secret": required(config.client_secret, "client_secret", NAME)}
     try:
         resp = request("POST", f"{_base_url(config, DEFAULT_BASE_URL)}/oauth/token", form=form)
     except ProviderError as exc:

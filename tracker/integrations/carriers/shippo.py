@@ -29,6 +29,7 @@ from .common import (CarrierEvent, TrackingUpdate, UnsupportedEvent, answer, as_
                      format_location, header, items, load_json, make_update, obj, parse_datetime, query_value,
                      required, same, text, unexpected)
 from .common import base_url as _base_url
+from ...settings import ProviderSettings
 
 NAME = "shippo"
 DEFAULT_BASE_URL = "https://api.goshippo.com"
@@ -50,15 +51,15 @@ def sign(body: bytes | str, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify(headers: Mapping, body: bytes, query: Mapping, config: dict) -> bool:
-    secret = text(config.get("webhook_secret"))
+def verify(headers: Mapping, body: bytes, query: Mapping, config: ProviderSettings) -> bool:
+    secret = config.webhook_secret
     token = query_value(query, TOKEN_PARAM)
     if not secret or not token or not same(token, secret):
         return False
     given = header(headers, SIGNATURE_HEADER)
     if given is None:
-        return not config.get("require_signature")
-    key = text(config.get("hmac_secret")) or secret
+        return not config.require_signature
+    key = config.hmac_secret or secret
     return _signature_ok(given, body, key)
 
 
@@ -122,7 +123,7 @@ def track_update(track: dict) -> TrackingUpdate:
                        status_detail=obj(current.get("substatus")).get("code"))
 
 
-def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUpdate:
+def fetch(config: ProviderSettings, tracking_number: str, carrier: str | None) -> TrackingUpdate:
     shippo_carrier = _shippo_carrier(carrier)
     base = _base_url(config, DEFAULT_BASE_URL)
     path = f"/tracks/{urllib.parse.quote(shippo_carrier, safe='')}/{urllib.parse.quote(tracking_number, safe='')}"
@@ -130,7 +131,7 @@ def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUp
     return _track_from(resp)
 
 
-def register(config: dict, tracking_number: str, carrier: str | None) -> str | None:
+def register(config: ProviderSettings, tracking_number: str, carrier: str | None) -> str | None:
     base = _base_url(config, DEFAULT_BASE_URL)
     body = {"carrier": _shippo_carrier(carrier), "tracking_number": tracking_number}
     resp = request("POST", f"{base}/tracks/", headers=_auth(config), json=body)
@@ -154,5 +155,5 @@ def _shippo_carrier(carrier: str | None) -> str:
     return SHIPPO_CARRIERS.get(carrier, carrier)
 
 
-def _auth(config: dict) -> dict[str, str]:
-    return {"Authorization": f"ShippoToken {required(config, 'api_key', NAME)}"}
+def _auth(config: ProviderSettings) -> dict[str, str]:
+    return {"Authorization": f"ShippoToken {required(config.api_key, 'api_key', NAME)}"}

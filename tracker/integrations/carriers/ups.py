@@ -32,6 +32,7 @@ from .common import (CarrierEvent, TrackingUpdate, answer, compact_datetime, fir
                      items, load_json, make_update, obj, offset_between, parse_offset, required, same, text,
                      token_error, token_from, unexpected, with_token)
 from .common import base_url as _base_url
+from ...settings import ProviderSettings
 
 NAME = "ups"
 DEFAULT_BASE_URL = "https://onlinetools.ups.com"
@@ -45,8 +46,8 @@ TRANSACTION_SOURCE = "inktrail"
 DELIVERY_DATE_TYPES = ("RDD", "SDD")
 
 
-def verify(headers: Mapping, body: bytes, query: Mapping, config: dict) -> bool:
-    secret = text(config.get("webhook_secret"))
+def verify(headers: Mapping, body: bytes, query: Mapping, config: ProviderSettings) -> bool:
+    secret = config.webhook_secret
     given = header(headers, CREDENTIAL_HEADER)
     if not secret or not given:
         return False
@@ -91,7 +92,7 @@ def _alert_time(doc: dict) -> dt.datetime | None:
     return None
 
 
-def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUpdate:
+def fetch(config: ProviderSettings, tracking_number: str, carrier: str | None) -> TrackingUpdate:
     base = _base_url(config, DEFAULT_BASE_URL)
     url = f"{base}/api/track/v1/details/{urllib.parse.quote(tracking_number, safe='')}"
     params = {"locale": "en_US", "returnSignature": "false", "returnMilestones": "false", "returnPOD": "false"}
@@ -156,11 +157,11 @@ def _activity_time(activity: dict) -> dt.datetime | None:
     return None
 
 
-def register(config: dict, tracking_number: str, carrier: str | None) -> str | None:
-    webhook_url = text(config.get("webhook_url"))
+def register(config: ProviderSettings, tracking_number: str, carrier: str | None) -> str | None:
+    webhook_url = config.webhook_url
     if webhook_url is None:
         return None
-    credential = required(config, "webhook_secret", NAME)
+    credential = required(config.webhook_secret, "webhook_secret", NAME)
     base = _base_url(config, DEFAULT_BASE_URL)
     body = {"locale": "en_US", "countryCode": "US", "trackingNumberList": [tracking_number],
             "destination": {"url": webhook_url, "credentialType": "Bearer", "credential": credential}}
@@ -178,9 +179,9 @@ def register(config: dict, tracking_number: str, carrier: str | None) -> str | N
                         retryable=False, response=resp)
 
 
-def _token(config: dict) -> tuple[str, float | None]:
-    client_id = required(config, "client_id", NAME)
-    client_secret = required(config, "client_secret", NAME)
+def _token(config: ProviderSettings) -> tuple[str, float | None]:
+    client_id = required(config.client_id, "client_id", NAME)
+    client_secret = required(config.client_secret, "client_secret", NAME)
     base = _base_url(config, DEFAULT_BASE_URL)
     try:
         resp = request("POST", f"{base}/security/v1/oauth/token",

@@ -24,6 +24,7 @@ from ..http import ProviderError, request
 from .common import (CarrierEvent, TrackingUpdate, answer, first_date, format_location, items, make_update, obj,
                      parse_datetime, parse_offset, required, text, token_error, token_from, unexpected, with_token)
 from .common import base_url as _base_url
+from ...settings import ProviderSettings
 
 NAME = "usps"
 DEFAULT_BASE_URL = "https://apis.usps.com"
@@ -32,12 +33,12 @@ RATE_LIMIT_PER_MINUTE = 1
 WEBHOOKS = False
 
 
-def verify(headers: Mapping, body: bytes, query: Mapping, config: dict) -> bool:
+def verify(headers: Mapping, body: bytes, query: Mapping, config: ProviderSettings) -> bool:
     """USPS is polled here, never pushed: every webhook delivery is refused."""
     return False
 
 
-def fetch(config: dict, tracking_number: str, carrier: str | None) -> TrackingUpdate:
+def fetch(config: ProviderSettings, tracking_number: str, carrier: str | None) -> TrackingUpdate:
     base = _base_url(config, DEFAULT_BASE_URL)
     url = f"{base}/tracking/v3/tracking/{urllib.parse.quote(tracking_number, safe='')}"
 
@@ -88,14 +89,14 @@ def _event_time(entry: dict) -> dt.datetime | None:
     return parse_datetime(entry.get("eventTimestamp"), assume=offset or dt.timezone.utc)
 
 
-def register(config: dict, tracking_number: str, carrier: str | None) -> str | None:
+def register(config: ProviderSettings, tracking_number: str, carrier: str | None) -> str | None:
     """Nothing to register: USPS is polled."""
     return None
 
 
-def _token(config: dict) -> tuple[str, float | None]:
-    body = {"grant_type": "client_credentials", "client_id": required(config, "client_id", NAME),
-            "client_secret": required(config, "client_secret", NAME)}
+def _token(config: ProviderSettings) -> tuple[str, float | None]:
+    body = {"grant_type": "client_credentials", "client_id": required(config.client_id, "client_id", NAME),
+            "client_secret": required(config.client_secret, "client_secret", NAME)}
     try:
         resp = request("POST", f"{_base_url(config, DEFAULT_BASE_URL)}/oauth2/v3/token", json=body)
     except ProviderError as exc:

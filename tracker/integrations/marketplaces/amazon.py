@@ -289,6 +289,17 @@ def _draft(order_id: str, items: list[ItemDraft], row: list[str], get, tz: dt.tz
 # -- the shipping confirmation file -----------------------------------------------------------------
 
 @dataclass(frozen=True)
+class AmazonConfig:
+    """[marketplaces.amazon] (validated by settings.py): carrier_names maps our carrier keys to the name
+    the confirmation file gives Amazon for a carrier it has no code for, e.g. {other = "OnTrac"}."""
+    carrier_names: Mapping[str, str] = field(default_factory=dict)
+
+
+def load_config(raw: Mapping | None) -> AmazonConfig:
+    return AmazonConfig(carrier_names=dict((raw or {}).get("carrier_names") or {}))
+
+
+@dataclass(frozen=True)
 class Confirmation:
     order_id: str
     order_item_id: str

@@ -7,6 +7,7 @@ from typing import Any
 from ...domain.postage import Rate, label_format_of
 from ..carriers.common import carrier_code, text
 from ..http import ProviderError, request
+from ...settings import ProviderSettings
 
 # A purchase can take a provider several seconds (it asks the carrier); quotes a little less.
 BUY_TIMEOUT = 30.0
@@ -47,11 +48,8 @@ def our_carrier(name: Any) -> str:
     return carrier_code(name) or "other"
 
 
-def timeout(config: dict, default: float) -> float:
-    value = config.get("timeout")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 120:
-        return float(value)
-    return default
+def timeout(config: ProviderSettings, default: float) -> float:
+    return float(config.timeout) if config.timeout else default
 
 
 def download_label(url: str, *, timeout_s: float = CALL_TIMEOUT) -> tuple[bytes, str]:

@@ -24,6 +24,7 @@ from ...domain.postage import Address, Package, Rate
 from ..carriers.common import base_url, items, obj, required, text, unexpected
 from ..http import ProviderError, basic_auth, request
 from .common import BUY_TIMEOUT, CALL_TIMEOUT, Purchase, Quote, Refund, joined, our_carrier, timeout
+from ...settings import ProviderSettings
 
 NAME = "easypost"
 DEFAULT_BASE_URL = "https://api.easypost.com"
@@ -33,11 +34,11 @@ REFUND_STATUSES = {"submitted": "submitted", "refunded": "refunded", "rejected":
                    "not_applicable": "rejected"}
 
 
-def _auth(config: dict) -> dict[str, str]:
-    return {"Authorization": basic_auth(required(config, "api_key", NAME), "")}
+def _auth(config: ProviderSettings) -> dict[str, str]:
+    return {"Authorization": basic_auth(required(config.api_key, "api_key", NAME), "")}
 
 
-def _url(config: dict, path: str) -> str:
+def _url(config: ProviderSettings, path: str) -> str:
     return base_url(config, DEFAULT_BASE_URL) + path
 
 
@@ -45,7 +46,7 @@ def _address(address: Address) -> dict:
     return address.as_dict()
 
 
-def verify_address(config: dict, address: Address) -> str | None:
+def verify_address(config: ProviderSettings, address: Address) -> str | None:
     resp = request("POST", _url(config, "/v2/addresses"), headers=_auth(config),
                    json={"address": _address(address), "verify": True}, timeout=timeout(config, CALL_TIMEOUT))
     doc = obj(resp.json())
@@ -56,7 +57,7 @@ def verify_address(config: dict, address: Address) -> str | None:
     return joined([w for w in words if w]) or "the carrier cannot deliver to this address"
 
 
-def quote(config: dict, *, ship_from: Address, ship_to: Address, package: Package, is_return: bool,
+def quote(config: ProviderSettings, *, ship_from: Address, ship_to: Address, package: Package, is_return: bool,
           label_format: str, reference: str) -> Quote:
     parcel: dict[str, Any] = {"weight": package.weight_oz}
     if package.length_in:
@@ -88,7 +89,7 @@ def _message(doc: dict) -> str | None:
     return f"{text(doc.get('carrier')) or 'a carrier'}: {words}" if words else None
 
 
-def buy(config: dict, quote_ref: str, rate_id: str, *, label_format: str, key: str) -> Purchase:
+def buy(config: ProviderSettings, quote_ref: str, rate_id: str, *, label_format: str, key: str) -> Purchase:
     path = f"/v2/shipments/{urllib.parse.quote(quote_ref, safe='')}/buy"
     try:
         resp = request("POST", _url(config, path), headers=_auth(config), json={"rate": {"id": rate_id}},
@@ -112,7 +113,7 @@ def _error_code(exc: ProviderError) -> str | None:
     return text(obj(obj(doc).get("error")).get("code"))
 
 
-def find_purchase(config: dict, quote_ref: str, rate_id: str, key: str) -> Purchase | None:
+def find_purchase(config: ProviderSettings, quote_ref: str, rate_id: str, key: str) -> Purchase | None:
     resp = request("GET", _url(config, f"/v2/shipments/{urllib.parse.quote(quote_ref, safe='')}"),
                    headers=_auth(config), timeout=timeout(config, CALL_TIMEOUT))
     doc = obj(resp.json())
@@ -141,7 +142,7 @@ def _purchase(doc: dict, label_format: str, resp) -> Purchase:
                     raw=doc)
 
 
-def refund(config: dict, purchase_ref: str) -> Refund:
+def refund(config: ProviderSettings, purchase_ref: str) -> Refund:
     path = f"/v2/shipments/{urllib.parse.quote(purchase_ref, safe='')}/refund"
     resp = request("POST", _url(config, path), headers=_auth(config), json={}, timeout=timeout(config, CALL_TIMEOUT))
     doc = obj(resp.json())

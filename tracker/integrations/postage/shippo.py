@@ -20,6 +20,7 @@ from ...domain.postage import Address, Package, Rate
 from ..carriers.common import base_url, items, obj, required, text, unexpected
 from ..http import ProviderError, request
 from .common import BUY_TIMEOUT, CALL_TIMEOUT, Purchase, Quote, Refund, joined, our_carrier, timeout
+from ...settings import ProviderSettings
 
 NAME = "shippo"
 DEFAULT_BASE_URL = "https://api.goshippo.com"
@@ -27,11 +28,11 @@ LABEL_FILE_TYPES = {"zpl": "ZPLII", "pdf": "PDF_4x6", "png": "PNG"}
 REFUND_STATUSES = {"QUEUED": "submitted", "PENDING": "submitted", "SUCCESS": "refunded", "ERROR": "rejected"}
 
 
-def _auth(config: dict) -> dict[str, str]:
-    return {"Authorization": f"ShippoToken {required(config, 'api_key', NAME)}"}
+def _auth(config: ProviderSettings) -> dict[str, str]:
+    return {"Authorization": f"ShippoToken {required(config.api_key, 'api_key', NAME)}"}
 
 
-def _url(config: dict, path: str) -> str:
+def _url(config: ProviderSettings, path: str) -> str:
     return base_url(config, DEFAULT_BASE_URL) + path
 
 
@@ -45,7 +46,7 @@ def _messages(doc: dict) -> list[str]:
     return out
 
 
-def verify_address(config: dict, address: Address) -> str | None:
+def verify_address(config: ProviderSettings, address: Address) -> str | None:
     resp = request("POST", _url(config, "/addresses"), headers=_auth(config),
                    json={**address.as_dict(), "validate": True}, timeout=timeout(config, CALL_TIMEOUT))
     results = obj(obj(resp.json()).get("validation_results"))
@@ -54,7 +55,7 @@ def verify_address(config: dict, address: Address) -> str | None:
     return joined(_messages(results)) or "the carrier cannot deliver to this address"
 
 
-def quote(config: dict, *, ship_from: Address, ship_to: Address, package: Package, is_return: bool,
+def quote(config: ProviderSettings, *, ship_from: Address, ship_to: Address, package: Package, is_return: bool,
           label_format: str, reference: str) -> Quote:
     if not package.length_in:
         raise ProviderError("Shippo needs the package's size (length, width and height in inches) as well "
@@ -86,7 +87,7 @@ def _rate(doc: dict) -> Rate:
                 delivery_days=days if isinstance(days, int) and not isinstance(days, bool) else None)
 
 
-def buy(config: dict, quote_ref: str, rate_id: str, *, label_format: str, key: str) -> Purchase:
+def buy(config: ProviderSettings, quote_ref: str, rate_id: str, *, label_format: str, key: str) -> Purchase:
     body = {"rate": rate_id, "label_file_type": LABEL_FILE_TYPES.get(label_format, "ZPLII"), "async": False,
             "metadata": key[:100]}
     resp = request("POST", _url(config, "/transactions"), headers=_auth(config), json=body,
@@ -102,7 +103,7 @@ def buy(config: dict, quote_ref: str, rate_id: str, *, label_format: str, key: s
     return _purchase(doc, rate_id, label_format, resp)
 
 
-def find_purchase(config: dict, quote_ref: str, rate_id: str, key: str) -> Purchase | None:
+def find_purchase(config: ProviderSettings, quote_ref: str, rate_id: str, key: str) -> Purchase | None:
     resp = request("GET", _url(config, "/transactions"), headers=_auth(config),
                    params={"rate": rate_id, "results": 25}, timeout=timeout(config, CALL_TIMEOUT))
     for doc in items(obj(resp.json()).get("results")):
@@ -129,7 +130,7 @@ def _purchase(doc: dict, rate_id: str, label_format: str, resp) -> Purchase:
                     public_url=text(doc.get("tracking_url_provider")), raw=doc)
 
 
-def refund(config: dict, purchase_ref: str) -> Refund:
+def refund(config: ProviderSettings, purchase_ref: str) -> Refund:
     resp = request("POST", _url(config, "/refunds"), headers=_auth(config),
                    json={"transaction": purchase_ref, "async": False}, timeout=timeout(config, CALL_TIMEOUT))
     doc = obj(resp.json())

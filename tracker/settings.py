@@ -791,9 +791,8 @@ class ProviderSettings(_Section):
         return known is not None and all(getattr(self, key) for key in known.credentials)
 
     @classmethod
-    def read(cls, value, where: str, **context):
-        name = where.rsplit(".", 1)[-1]
-        _only(_table(value, where), set(providers.REGISTRY[name].allowed), where)
+    def read(cls, value, where: str, *, name: str):
+        _only(_table(value, where), set(providers.REGISTRY[name].allowed), where)  # the keys this one takes
         return super().read(value, where, name=name)
 
     @classmethod
@@ -807,7 +806,7 @@ def _providers(raw: dict) -> dict[str, ProviderSettings]:
     for name, body in t.items():
         if name not in PROVIDERS:
             _fail(f"providers.{name}", f"unknown provider (known: {', '.join(PROVIDERS)})")
-        out[name] = ProviderSettings.read(body, f"providers.{name}")
+        out[name] = ProviderSettings.read(body, f"providers.{name}", name=name)
     return out
 
 

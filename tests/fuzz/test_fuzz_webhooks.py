@@ -34,7 +34,7 @@ PROVIDERS = {name: {"api_key": f"{name}-key", "webhook_secret": secret, "base_ur
              for name, secret in SECRETS.items() if name not in ("ups", "fedex", "usps", "shopify")}
 PROVIDERS.update({name: {"client_id": f"{name}-id", "client_secret": f"{name}-cs", "base_url": "http://127.0.0.1:9"}
                   for name in ("ups", "fedex", "usps")})
-PROVIDERS["ups"]["webhook_secret"] = SECRETS["ups"]  # FedEx and USPS are polled: a delivery "signed" for them is refused
+PROVIDERS["ups"]["webhook_secret"] = SECRETS["ups"]  # FedEx and USPS are polled: a "signed" delivery is refused
 SHOPIFY = {"shop_domain": "demo.myshopify.com", "webhook_secret": SECRETS["shopify"], "base_url": "http://127.0.0.1:9"}
 SAMPLES = {
     "easypost": json.loads((FIXTURES / "easypost_tracker_updated.json").read_text()),

@@ -26,7 +26,7 @@ def fake():
     def start(name: str, **options):
         server, table, number, carrier = fakes.BUILDERS[name](**options)
         started.append(server.start())
-        return server, ProviderSettings.read(table, f"providers.{name}"), number, carrier
+        return server, ProviderSettings.read(table, f"providers.{name}", name=name), number, carrier
 
     yield start
     for server in started:

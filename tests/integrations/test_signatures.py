@@ -62,7 +62,8 @@ def test_easypost_tampered_body():
 
 @pytest.mark.parametrize("secret", [None, "", "  "])
 def test_easypost_without_a_secret_refuses_everything(secret):
-    config = ProviderSettings.read({"webhook_secret": secret}, "providers.easypost")  # as config.toml is read
+    # as config.toml is read
+    config = ProviderSettings.read({"webhook_secret": secret}, "providers.easypost", name="easypost")
     assert config.webhook_secret is None
     assert not easypost.verify({"X-Hmac-Signature": CHECK_EASYPOST}, CHECK_BODY, {}, config)
     assert not easypost.verify({"X-Hmac-Signature": CHECK_EASYPOST}, CHECK_BODY, {}, ProviderSettings())
@@ -71,7 +72,8 @@ def test_easypost_without_a_secret_refuses_everything(secret):
 def test_easypost_secret_is_nfkd_normalised():
     # "ﬁ" (U+FB01) is "fi" under NFKD: EasyPost signs with the normalised secret.
     signed = "hmac-sha256-hex=" + hmac.new(b"fi-secret", CHECK_BODY, hashlib.sha256).hexdigest()
-    assert easypost.verify({"X-Hmac-Signature": signed}, CHECK_BODY, {}, ProviderSettings(webhook_secret="\ufb01-secret"))
+    assert easypost.verify({"X-Hmac-Signature": signed}, CHECK_BODY, {},
+                           ProviderSettings(webhook_secret="\ufb01-secret"))
 
 
 # --- AfterShip ---
@@ -97,7 +99,8 @@ def test_aftership_refused(headers):
 
 def test_aftership_tampered_body_and_missing_secret():
     assert not aftership.verify({"aftership-hmac-sha256": CHECK_BASE64}, CHECK_BODY[:-1] + b" }", {}, AS)
-    assert not aftership.verify({"aftership-hmac-sha256": CHECK_BASE64}, CHECK_BODY, {}, ProviderSettings(webhook_secret=None))
+    assert not aftership.verify({"aftership-hmac-sha256": CHECK_BASE64}, CHECK_BODY, {},
+                                ProviderSettings(webhook_secret=None))
 
 
 # --- Shippo ---

@@ -9,8 +9,9 @@ and, when WEBHOOKS is True:
     parse_webhook(body) -> TrackingUpdate     ValueError for a malformed body; UnsupportedEvent (a
                                               ValueError) for a valid delivery about something else
 
-`config` is the provider's [providers.NAME] table as settings.py read it (a ProviderSettings). The answers are plain dataclasses: the provider's own
-status words stay as they are (code / sub_code); domain/carrier_status.py decides what they mean.
+`config` is the provider's [providers.NAME] table as settings.py read it (a ProviderSettings). The answers
+are plain dataclasses: the provider's own status words stay as they are (code / sub_code);
+domain/carrier_status.py decides what they mean.
 """
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
+from ...settings import ProviderSettings
 from ..http import ProviderError, Response
 from ..jsontext import storable
 from ..oauth import TOKENS, with_bearer
-from ...settings import ProviderSettings
 
 T = TypeVar("T")
 

@@ -18,12 +18,12 @@ import hmac
 import unicodedata
 from typing import Any, Mapping
 
+from ...settings import ProviderSettings
 from ..http import basic_auth, request
 from .common import (CarrierEvent, TrackingUpdate, UnsupportedEvent, answer, as_bytes, carrier_code, first_date,
                      format_location, header, items, load_json, make_update, obj, parse_datetime, required,
                      same, text, unexpected)
 from .common import base_url as _base_url
-from ...settings import ProviderSettings
 
 NAME = "easypost"
 DEFAULT_BASE_URL = "https://api.easypost.com"

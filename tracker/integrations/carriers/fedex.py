@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ...settings import ProviderSettings
 from ..http import ProviderError, request
 from .common import (CarrierEvent, TrackingUpdate, answer, first_date, format_location, items, make_update, obj,
                      parse_datetime, required, text, token_error, token_from, unexpected, with_token)
 from .common import base_url as _base_url
-from ...settings import ProviderSettings
 
 NAME = "fedex"
 DEFAULT_BASE_URL = "https://apis.fedex.com"

@@ -24,12 +24,12 @@ import time
 import urllib.parse
 from typing import Mapping
 
+from ...settings import ProviderSettings
 from ..http import ProviderError, request
 from .common import (CarrierEvent, TrackingUpdate, UnsupportedEvent, answer, as_bytes, carrier_code, first_date,
                      format_location, header, items, load_json, make_update, obj, parse_datetime, query_value,
                      required, same, text, unexpected)
 from .common import base_url as _base_url
-from ...settings import ProviderSettings
 
 NAME = "shippo"
 DEFAULT_BASE_URL = "https://api.goshippo.com"

@@ -27,12 +27,12 @@ import urllib.parse
 import uuid
 from typing import Mapping
 
+from ...settings import ProviderSettings
 from ..http import ProviderError, basic_auth, request
 from .common import (CarrierEvent, TrackingUpdate, answer, compact_datetime, first_date, format_location, header,
                      items, load_json, make_update, obj, offset_between, parse_offset, required, same, text,
                      token_error, token_from, unexpected, with_token)
 from .common import base_url as _base_url
-from ...settings import ProviderSettings
 
 NAME = "ups"
 DEFAULT_BASE_URL = "https://onlinetools.ups.com"

@@ -10,8 +10,9 @@ Every module in PROVIDERS has:
     refund(config, purchase_ref) -> Refund
 and every call raises ProviderError (integrations/http.py) when the provider cannot be reached or refuses.
 
-`config` is the provider's [providers.NAME] table as settings.py read it (a ProviderSettings). `address` values are domain.postage.Address; the
-answers are the plain dataclasses in common.py, with our carrier codes (ups, usps, fedex, dhl, other).
+`config` is the provider's [providers.NAME] table as settings.py read it (a ProviderSettings). `address`
+values are domain.postage.Address; the answers are the plain dataclasses in common.py, with our carrier
+codes (ups, usps, fedex, dhl, other).
 """
 from __future__ import annotations
 

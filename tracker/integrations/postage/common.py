@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...domain.postage import Rate, label_format_of
+from ...settings import ProviderSettings
 from ..carriers.common import carrier_code, text
 from ..http import ProviderError, request
-from ...settings import ProviderSettings
 
 # A purchase can take a provider several seconds (it asks the carrier); quotes a little less.
 BUY_TIMEOUT = 30.0

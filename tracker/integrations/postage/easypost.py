@@ -21,10 +21,10 @@ import urllib.parse
 from typing import Any
 
 from ...domain.postage import Address, Package, Rate
+from ...settings import ProviderSettings
 from ..carriers.common import base_url, items, obj, required, text, unexpected
 from ..http import ProviderError, basic_auth, request
 from .common import BUY_TIMEOUT, CALL_TIMEOUT, Purchase, Quote, Refund, joined, our_carrier, timeout
-from ...settings import ProviderSettings
 
 NAME = "easypost"
 DEFAULT_BASE_URL = "https://api.easypost.com"

@@ -17,10 +17,10 @@ Config ([providers.shippo]): api_key, base_url; optional timeout (seconds, for e
 from __future__ import annotations
 
 from ...domain.postage import Address, Package, Rate
+from ...settings import ProviderSettings
 from ..carriers.common import base_url, items, obj, required, text, unexpected
 from ..http import ProviderError, request
 from .common import BUY_TIMEOUT, CALL_TIMEOUT, Purchase, Quote, Refund, joined, our_carrier, timeout
-from ...settings import ProviderSettings
 
 NAME = "shippo"
 DEFAULT_BASE_URL = "https://api.goshippo.com"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tracker.domain.refusals import Conflict, Invalid, NotFound, Refused
+from tests.factories import MANAGER
 from tracker.services.alerts import AlertClosed, AlertInvalid, AlertNotFound, AlertRefused
 
 
@@ -66,3 +67,20 @@ def test_a_providers_failure_becomes_the_postage_kind_that_says_its_status(statu
     problem = postage._provider_problem("easypost", ProviderError(words, status=status, retryable=retryable),
                                         doing="buying the label")
     assert type(problem) is getattr(postage, kind) and problem.status == answer
+
+
+@pytest.mark.parametrize("code, to, kind, words", [
+    ("A9999A", None, NotFound, "there is no job A9999A"),
+    ("A9999", None, NotFound, "there is no order A9999"),
+    ("not a code", "preproduction", Invalid, "'not a code' is not an order or job code"),
+    ("", "preproduction", Invalid, "no card was given to move"),
+])
+def test_a_board_card_that_is_no_card_is_not_found_or_invalid_not_a_move_refusal(ctx, code, to, kind, words):
+    from tracker.domain.lifecycle import MoveRefused
+    from tracker.services.orders import move_card
+
+    with pytest.raises(kind) as caught:
+        move_card(code, to, actor=MANAGER)
+    assert not isinstance(caught.value, MoveRefused)  # the rules said nothing: there was nothing to move
+    assert (str(caught.value), caught.value.field) == (words, "code")
+

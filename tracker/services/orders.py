@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..domain import lifecycle as rules
 from ..domain.codes import job_code, new_public_token, order_code
 from ..domain.intake import SHIP_TO_ATTRS, OrderDraft
+from ..domain.refusals import Invalid, NotFound
 from ..extensions import db
 from ..models import Counter, Event, Job, Order, utcnow
 from ..settings import current_settings
@@ -345,7 +346,7 @@ def move_card(code: str, to: str | None, *, actor: Actor, source: str = "board")
     if parsed.kind == "job":
         job = db.session.scalar(select(Job).where(Job.code == parsed.code))
         if job is None:
-            raise rules.MoveRefused(f"there is no job {parsed.code}")
+            raise NotFound(f"there is no job {parsed.code}", field="code")
         target = to or (lc.next_key(job.stage) if job.stage in lc else None)
         if target is None:
             raise rules.MoveRefused(f"{job.code} has no next stage")
@@ -357,10 +358,11 @@ def move_card(code: str, to: str | None, *, actor: Actor, source: str = "board")
     if parsed.kind == "order":
         order = db.session.scalar(select(Order).where(Order.code == parsed.code))
         if order is None:
-            raise rules.MoveRefused(f"there is no order {parsed.code}")
+            raise NotFound(f"there is no order {parsed.code}", field="code")
         move_order(order, to, actor=actor, source=source)
         return f"{order.code} → {lc.label(order.stage)}"
-    raise rules.MoveRefused(f"{code!r} is not an order or job code" if code.strip() else "no card was given to move")
+    raise Invalid(f"{code!r} is not an order or job code" if code.strip() else "no card was given to move",
+                  field="code")
 
 
 def add_job(order: Order, item, *, actor: Actor, source: str, note: str | None = None,

@@ -18,8 +18,7 @@ from flask_login import current_user
 
 from ..auth import page_actor, role_required
 from ..domain.intake import CHANNELS, METHODS
-from ..domain.lifecycle import MoveRefused
-from ..domain.refusals import Refused
+from ..domain.refusals import Invalid, Refused
 from ..domain.sla import DUE_FILTERS
 from ..extensions import db
 from ..htmx import fragment
@@ -186,10 +185,10 @@ def move():
     to = (request.form.get("to") or "").strip() or None
     try:
         if to is not None and to not in current_settings().lifecycle:
-            raise MoveRefused(f"'{to}' is not a stage")
+            raise Invalid(f"'{to}' is not a stage", field="to")
         message = move_card(code, to, actor=page_actor(), source="board")
         db.session.commit()
-    except Refused as exc:  # the rules' (MoveRefused) or any other of the family: a red line, 409
+    except Refused as exc:  # the rules' (MoveRefused), an unknown card or stage, ...: a red line, 409
         db.session.rollback()
         text = str(exc)
         return _columns_response(filters, 409, error=sentence(text))

@@ -9,8 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..auth import page_actor, role_required
 from ..domain.intake import METHODS, InvalidInput, validate_order
-from ..domain.lifecycle import MoveRefused
-from ..domain.refusals import Refused
+from ..domain.refusals import Invalid, NotFound, Refused
 from ..domain.proofs import STATE_WORDS as PROOF_WORDS
 from ..extensions import csrf, db
 from ..htmx import page_or_fragment
@@ -193,7 +192,7 @@ def advance(code):
     to = form.to.data or None
     with refusals_flashed(capitalise=False):
         if to is not None and to not in current_settings().lifecycle:
-            raise MoveRefused(f"'{to}' is not a stage")
+            raise Invalid(f"'{to}' is not a stage", field="to")
         before = order.stage
         order_service.move_order(order, to, actor=page_actor(), source="web", note=form.note.data)
         lc = current_settings().lifecycle
@@ -213,8 +212,8 @@ def move_job(code):
     lc = current_settings().lifecycle
     to = form.to.data or (lc.next_key(found.stage) if found.stage in lc else None)
     with refusals_flashed(capitalise=False):
-        if not to or to not in lc:
-            raise MoveRefused(f"{found.code} has no stage to move to")
+        if not to or to not in lc:  # the last stage, or a `to` that is no stage
+            raise Invalid(f"{found.code} has no stage to move to", field="to")
         before = found.stage
         order_service.move_job(found, to, actor=page_actor(), source="web", note=form.note.data)
         flash(f"{found.code}: {lc.label(before)} → {lc.label(to)}", "success")
@@ -259,9 +258,9 @@ def add_shipment(code):
     carrier = request.form.get("carrier") or None
     with refusals_flashed():
         if not number:
-            raise MoveRefused("enter the tracking number")
+            raise Invalid("enter the tracking number", field="tracking_number")
         if carrier is not None and carrier not in CARRIERS:
-            raise MoveRefused(f"unknown carrier {carrier!r}")
+            raise Invalid(f"unknown carrier {carrier!r}", field="carrier")
         shipment = add(order, tracking_number=number, carrier=carrier, actor=page_actor(), source="web")
         flash(f"{shipment.carrier.upper()} {shipment.tracking_number} added to {order.code}.", "success")
     return redirect(url_for("orders.show", code=order.code))
@@ -270,7 +269,7 @@ def add_shipment(code):
 def _shipment_of(order, number: str):
     found = next((s for s in order.shipments if s.tracking_number == number.strip().upper()), None)
     if found is None:
-        raise MoveRefused(f"{order.code} has no shipment {number}")
+        raise NotFound(f"{order.code} has no shipment {number}")
     return found
 
 
@@ -284,7 +283,7 @@ def attach_carrier_label(code, number):
     with refusals_flashed():
         shipment = _shipment_of(order, number)
         if upload is None or not upload.filename:
-            raise MoveRefused("choose the carrier's label file (ZPL or PDF)")
+            raise Invalid("choose the carrier's label file (ZPL or PDF)", field="label")
         fmt = attach_label(shipment, upload.read(MAX_LABEL_BYTES + 1), actor=page_actor(), source="web")
         flash(f"{fmt.upper()} label attached to {shipment.tracking_number}.", "success")
     return redirect(url_for("orders.show", code=order.code))
@@ -313,7 +312,7 @@ def replace_number(code, number):
     with refusals_flashed():
         new = (request.form.get("tracking_number") or "").strip()
         if not new:
-            raise MoveRefused("enter the new tracking number")
+            raise Invalid("enter the new tracking number", field="tracking_number")
         shipment = replace_tracking_number(_shipment_of(order, number), new, actor=page_actor(), source="web")
         flash(f"Tracking number changed to {shipment.tracking_number}.", "success")
     return redirect(url_for("orders.show", code=order.code))

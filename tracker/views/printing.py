@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 
 from ..auth import page_actor, role_required
-from ..domain.lifecycle import MoveRefused
+from ..domain.refusals import NotFound
 from ..labels import drivers
 from ..services import printing
 from ..services.label_content import job_label, packing_slip
@@ -52,7 +52,7 @@ def print_order_labels(code):
         if job_code:
             jobs = [j for j in order.jobs if j.code == job_code.upper()]
             if not jobs:
-                raise MoveRefused(f"{order.code} has no job {job_code}")
+                raise NotFound(f"{order.code} has no job {job_code}", field="job")
         made = printing.queue_labels(order, kind=kind, printer=printer, actor=page_actor(), jobs=jobs)
         flash(f"{len(made)} label{'s' if len(made) != 1 else ''} queued for {made[0].printer}.", "success")
     return redirect(url_for("orders.show", code=order.code))

@@ -112,7 +112,7 @@ def test_connection_refused_is_retryable():
         port = sock.getsockname()[1]
     with pytest.raises(ProviderError) as caught:
         request("GET", f"http://127.0.0.1:{port}/x")
-    assert caught.value.retryable and caught.value.status is None
+    assert caught.value.retryable and caught.value.status is None and not caught.value.timed_out
 
 
 def test_timeout_is_retryable(server):
@@ -126,7 +126,7 @@ def test_timeout_is_retryable(server):
     try:
         with pytest.raises(ProviderError, match="failed") as caught:
             request("GET", f"{server.url}/slow", timeout=0.1)
-        assert caught.value.retryable and caught.value.status is None
+        assert caught.value.retryable and caught.value.status is None and caught.value.timed_out
     finally:
         release.set()
 

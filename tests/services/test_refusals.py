@@ -50,22 +50,24 @@ def test_proofs_postage_intake_and_users_refuse_within_the_family(index):
     assert (exc.status, exc.message, exc.field) == (status, "No.", "field")
 
 
-@pytest.mark.parametrize("status, retryable, words, kind, answer", [
-    (None, True, "easypost: timed out", "ProviderTimedOut", 504),
-    (None, True, "easypost: connection refused", "ProviderFailed", 502),
-    (500, True, "easypost: 500 Internal Server Error", "ProviderFailed", 502),
-    (429, True, "easypost: 429 Too Many Requests", "ProviderBusy", 503),
-    (401, False, "easypost: 401 Unauthorized", "PostageConflict", 409),
-    (422, False, "easypost: 422 address invalid", "PostageUnprocessable", 422),
+@pytest.mark.parametrize("status, retryable, timed_out, words, kind, answer", [
+    (None, True, True, "easypost: POST /v2/shipments failed: read operation timed out", "ProviderTimedOut", 504),
+    (None, True, False, "easypost: connection refused", "ProviderFailed", 502),
+    (None, True, False, "easypost: the proxy said: timed out", "ProviderFailed", 502),  # the words pick nothing
+    (500, True, False, "easypost: 500 Internal Server Error", "ProviderFailed", 502),
+    (429, True, False, "easypost: 429 Too Many Requests", "ProviderBusy", 503),
+    (401, False, False, "easypost: 401 Unauthorized", "PostageConflict", 409),
+    (422, False, False, "easypost: 422 address invalid", "PostageUnprocessable", 422),
 ])
-def test_a_providers_failure_becomes_the_postage_kind_that_says_its_status(status, retryable, words, kind, answer):
+def test_a_providers_failure_becomes_the_postage_kind_that_says_its_status(status, retryable, timed_out, words,
+                                                                           kind, answer):
     """What the provider answered picks the kind of postage problem, and the kind the status (the lost
     answer's re-raise with more words is pinned by tests/shipping/test_postage_api.py, 502 or 504)."""
     from tracker.integrations.http import ProviderError
     from tracker.services import postage
 
-    problem = postage._provider_problem("easypost", ProviderError(words, status=status, retryable=retryable),
-                                        doing="buying the label")
+    failure = ProviderError(words, status=status, retryable=retryable, timed_out=timed_out)
+    problem = postage._provider_problem("easypost", failure, doing="buying the label")
     assert type(problem) is getattr(postage, kind) and problem.status == answer
 
 

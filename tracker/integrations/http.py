@@ -45,16 +45,18 @@ class ProviderError(Exception):
     retryable: True when the same call may work later (network errors, 429, 5xx); False when it will
         not until someone changes something (bad credentials, unknown tracking number, bad request).
     response: the provider's answer when there was one (for provider-specific error codes).
+    timed_out: True when the provider did not answer in time (the call may still have been done).
     """
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
-                 retryable: bool = False, response: "Response | None" = None):
+                 retryable: bool = False, response: "Response | None" = None, timed_out: bool = False):
         super().__init__(message)
         self.message = message
         self.status = status
         self.retry_after = retry_after
         self.retryable = retryable
         self.response = response
+        self.timed_out = timed_out
 
     def __repr__(self) -> str:
         return (f"ProviderError({self.message!r}, status={self.status!r}, retry_after={self.retry_after!r}, "
@@ -122,7 +124,8 @@ def request(method: str, url: str, *, headers: Mapping[str, str] | None = None, 
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:  # a malformed URL: no use retrying
         raise ProviderError(f"{method} {where} failed: {_reason(exc)}", retryable=False) from None
     except (httpx.HTTPError, OSError) as exc:  # timeouts, refused and reset connections, a lost answer
-        raise ProviderError(f"{method} {where} failed: {_reason(exc)}", retryable=True) from None
+        raise ProviderError(f"{method} {where} failed: {_reason(exc)}", retryable=True,
+                            timed_out=isinstance(exc, (httpx.TimeoutException, TimeoutError))) from None
     log.debug("%s %s -> %s in %.0f ms", method, where, resp.status, (time.monotonic() - started) * 1000)
     if 200 <= resp.status < 300:
         return resp

@@ -184,9 +184,8 @@ def _provider_problem(provider: str, exc: ProviderError, *, doing: str) -> Posta
     if exc.status == 429:
         return ProviderBusy(f"{who} asked us to slow down while {doing}; try again in a minute")
     if exc.status is not None and exc.status >= 500 or (exc.status is None and exc.retryable):
-        timed_out = "timed out" in exc.message.lower()
-        return (ProviderTimedOut if timed_out else ProviderFailed)(
-            f"{who} {'did not answer in time' if timed_out else 'could not be reached'} while "
+        return (ProviderTimedOut if exc.timed_out else ProviderFailed)(
+            f"{who} {'did not answer in time' if exc.timed_out else 'could not be reached'} while "
             f"{doing} ({detail[:120]}); try again")
     return PostageUnprocessable(f"{who} refused {doing}: {detail}")
 

@@ -801,13 +801,8 @@ class ProviderSettings(_Section):
 
 
 def _providers(raw: dict) -> dict[str, ProviderSettings]:
-    t = _table(raw.get("providers"), "providers")
-    out = {}
-    for name, body in t.items():
-        if name not in PROVIDERS:
-            _fail(f"providers.{name}", f"unknown provider (known: {', '.join(PROVIDERS)})")
-        out[name] = ProviderSettings.read(body, f"providers.{name}", name=name)
-    return out
+    return {name: ProviderSettings.read(body, f"providers.{name}", name=name)
+            for name, body in _named_tables(raw, "providers", PROVIDERS).items()}
 
 
 # The keys each marketplace reads, and their kind. A value may be None (an env: variable that is unset).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import stat
 import textwrap
@@ -466,8 +467,7 @@ def test_each_provider_reads_the_keys_it_takes_and_names_the_others(load, name):
     values = {"require_signature": True, "timeout": 5, "base_url": "https://sandbox.example",
               "webhook_url": "https://shop.example/webhooks/ups"}
     table = {key: values.get(key, f"{key}-value") for key in known.allowed}
-    s = load("[providers.%s]\n%s" % (name, "".join(f"{k} = {v!r}\n".replace("True", "true")
-                                                  for k, v in table.items())))
+    s = load(f"[providers.{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items()))
     cfg = s.providers[name]
     assert {key: getattr(cfg, key) for key in table} == table
     assert cfg.switched_on

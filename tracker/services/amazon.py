@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from sqlalchemy import func, select
 
@@ -127,8 +127,8 @@ def get_run(run_id: int) -> ImportRun | None:
 
 # -- export ------------------------------------------------------------------------------------------
 
-def _carrier_names() -> dict:
-    return dict(report.load_config(current_settings().marketplaces.get("amazon")).carrier_names)
+def _carrier_names() -> Mapping[str, str]:
+    return report.load_config(current_settings().marketplaces.get("amazon")).carrier_names
 
 
 def _active_amazon_shipments(order_ids: Iterable[int] | None = None) -> list[Shipment]:

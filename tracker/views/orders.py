@@ -9,6 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..auth import page_actor, role_required
 from ..domain.intake import METHODS, InvalidInput, validate_order
+from ..domain.lifecycle import MoveRefused
 from ..domain.refusals import Invalid, NotFound, Refused
 from ..domain.proofs import STATE_WORDS as PROOF_WORDS
 from ..extensions import csrf, db
@@ -212,8 +213,10 @@ def move_job(code):
     lc = current_settings().lifecycle
     to = form.to.data or (lc.next_key(found.stage) if found.stage in lc else None)
     with refusals_flashed(capitalise=False):
-        if not to or to not in lc:  # the last stage, or a `to` that is no stage
+        if to and to not in lc:
             raise Invalid(f"{found.code} has no stage to move to", field="to")
+        if not to:  # at its last stage: the rules have nowhere to take it
+            raise MoveRefused(f"{found.code} has no stage to move to")
         before = found.stage
         order_service.move_job(found, to, actor=page_actor(), source="web", note=form.note.data)
         flash(f"{found.code}: {lc.label(before)} → {lc.label(to)}", "success")

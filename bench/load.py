@@ -31,7 +31,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from bench.common import ROOT, Client, Server, pct, prepare_database, settle
+from bench.common import ROOT, USER_AGENT, Client, Server, pct, prepare_database, settle
 
 QUIET_SECONDS = 5
 STEPS = (("art", "received", "preproduction"), ("press", "preproduction", "production"), ("qc", "production", "qc"))
@@ -187,6 +187,7 @@ def run(seconds: float, stations: int, boards: int, database_url: str | None, ac
             def clone() -> Client:
                 c = Client(server.base)
                 c.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+                c.opener.addheaders = [("User-Agent", USER_AGENT)]
                 return c
 
             scanning, boards_stop, quiet = threading.Event(), threading.Event(), threading.Event()

@@ -75,6 +75,27 @@ class CSRF(CSRFProtect):
 csrf = CSRF()
 htmx = Htmx()  # request.htmx: is this an HTMX request, and aimed at what (tracker/htmx.py)
 login_manager = LoginManager()
-# Rate limits apply only where a route asks (the public tracking page); in-memory storage, per client IP.
-# Off in tests unless a test sets RATELIMIT_ENABLED=True.
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])
+NO_RATE_LIMIT = "inktrail_no_rate_limit"  # a view's attribute: no rate limit applies to it
+
+
+def no_rate_limit(view):
+    """Marks a view that no rate limit applies to (a hot path: the scan page's and the API's scans), so the
+    limiter's check before each request is not run for it (Flask-Limiter works out that there is no limit
+    anew on every request: 4% of a scan's time). Put it under the route decorator; the view must not be in
+    a blueprint with a shared limit (tests/security/test_rate_limits.py checks)."""
+    setattr(view, NO_RATE_LIMIT, True)
+    return view
+
+
+class RouteLimiter(Limiter):
+    """Flask-Limiter, whose check before each request is skipped for the views marked no_rate_limit."""
+
+    def _check_request_limit(self, callable_name=None, in_middleware=True):
+        if in_middleware and getattr(current_app.view_functions.get(request.endpoint or ""), NO_RATE_LIMIT, False):
+            return None
+        return super()._check_request_limit(callable_name, in_middleware)
+
+
+# Rate limits apply only where a route asks (the login, the public tracking page); in-memory storage, per
+# client IP. Off in tests unless a test sets RATELIMIT_ENABLED=True.
+limiter = RouteLimiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])

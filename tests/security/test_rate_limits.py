@@ -103,3 +103,35 @@ def test_the_public_page_limit_is_configurable_and_answers_a_sentence(limited):
         assert "Retry-After" in page.headers
         clock.shift(dt.timedelta(seconds=61))
         assert client.get(f"/t/{token}").status_code == 200
+
+
+def test_the_views_without_a_rate_limit_are_the_scans_and_in_no_limited_blueprint(limited):
+    """The scans skip the limiter's check (tracker/extensions.no_rate_limit): a hot path no limit applies to.
+    A view marked so must not sit in a blueprint with a shared limit, which the skip would bypass."""
+    from tracker.extensions import NO_RATE_LIMIT
+
+    marked = sorted(e for e, view in limited.view_functions.items() if getattr(view, NO_RATE_LIMIT, False))
+    assert marked == ["api.create_scan", "scan.submit"]
+    limited_blueprints = {"public"}  # limiter.shared_limit(..., scope="public-tracking")(bp) in views/public.py
+    assert not {e.split(".")[0] for e in marked} & limited_blueprints
+
+
+def test_a_marked_view_is_still_checked_by_its_own_route_limit(limited):
+    """The skip is only for the check before the request: a limit the view itself carried would still be
+    checked by its decorator, so marking a view is never how a limit is silently lost."""
+    from flask import Flask
+
+    from tracker.extensions import RouteLimiter, no_rate_limit
+
+    app = Flask("probe")
+    probe = RouteLimiter(key_func=lambda: "one", storage_uri="memory://", default_limits=[])
+    probe.init_app(app)
+
+    @app.post("/hit")
+    @probe.limit("2/minute")
+    @no_rate_limit
+    def hit():
+        return "ok"
+
+    client = app.test_client()
+    assert [client.post("/hit").status_code for _ in range(3)] == [200, 200, 429]

@@ -19,6 +19,7 @@ from ..extensions import db
 from ..models import Counter, Event, Job, Order, utcnow
 from ..settings import current_settings
 from . import events, stays
+from .rows import Plain, connection
 
 
 @dataclass(frozen=True)
@@ -135,16 +136,21 @@ SET_OBJECTS = "inktrail_set_objects"  # session.info key: the objects _set() cha
 def _set(obj: Order | Job, **values) -> None:
     """Sets an order's or a job's columns for a move: on the object at once (as committed: the session's
     unit of work has nothing to flush for it) and in the table by write_trail(), with the other rows of
-    the same shape in one UPDATE. An object not in the table yet is set the ordinary way."""
-    state = inspect(obj)
-    if not state.persistent:
+    the same shape in one UPDATE. An object not in the table yet is set the ordinary way; a Plain row (a
+    scan's, read by Core) is set as it is, and written the same way."""
+    info = db.session().info
+    if isinstance(obj, Plain):  # a row a scan read by Core (services/rows.py): nothing tracks it
         for name, value in values.items():
             setattr(obj, name, value)
-        return
-    for name, value in values.items():
-        set_committed_value(obj, name, value)
-    info = db.session().info
-    info.setdefault(SET_OBJECTS, set()).add(obj)  # a rollback expires them: the unit of work does not know them
+    else:
+        state = inspect(obj)
+        if not state.persistent:
+            for name, value in values.items():
+                setattr(obj, name, value)
+            return
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
+        info.setdefault(SET_OBJECTS, set()).add(obj)  # a rollback expires them: the unit of work does not know them
     table = type(obj).__table__
     updates = info.setdefault(PENDING_SETS, {})
     rows = updates.setdefault((table.name, tuple(values)), {})
@@ -160,7 +166,7 @@ def _set_statement(table_name: str, columns: tuple[str, ...]):
 def _write_sets(session) -> None:
     updates = session.info.pop(PENDING_SETS, None)
     for (table_name, columns), rows in (updates or {}).items():
-        session.connection().execute(_set_statement(table_name, columns), list(rows.values()))
+        connection(session).execute(_set_statement(table_name, columns), list(rows.values()))
 
 
 def write_trail(session=None) -> None:
@@ -170,7 +176,7 @@ def write_trail(session=None) -> None:
     rows = session.info.pop(PENDING_EVENTS, None)
     if rows:
         # executemany: one statement, compiled once (a list in .values() is compiled anew each time)
-        session.connection().execute(_INSERT_EVENT, [r._asdict() for r in rows])
+        connection(session).execute(_INSERT_EVENT, [r._asdict() for r in rows])
     stays.write(session)
 
 

@@ -18,7 +18,7 @@ from ..models import Batch, Event, Job, LabelPurchase, Order, Scan, Shipment, St
 from ..settings import Scanning, Station, current_settings
 from . import orders as order_service
 from .orders import Actor
-from .rows import insert_new
+from .rows import Plain, connection, insert_new
 
 
 class ScanInputError(Refused):
@@ -53,6 +53,8 @@ class _UnknownCode(_Refused):
 def scan_json(scan: _Outcome, *, replayed: bool = False) -> dict:
     """The answer to a scan, the same on the first try and on a replay."""
     lc = current_settings().lifecycle
+    order, job = scan.answered_about or (None, None)  # set by record_scan; a row read back has the relationships
+    order, job = order or scan.order, job or scan.job
     return {
         "ok": scan.ok,
         "outcome": scan.outcome,
@@ -61,9 +63,9 @@ def scan_json(scan: _Outcome, *, replayed: bool = False) -> dict:
         "station": scan.station,
         "kind": scan.kind,
         "action": scan.action,
-        "order_id": scan.order.code if scan.order else None,
-        "job_id": scan.job.code if scan.job else None,
-        "customer": scan.order.customer_name if scan.order else None,
+        "order_id": order.code if order else None,
+        "job_id": job.code if job else None,
+        "customer": order.customer_name if order else None,
         "from": scan.from_stage,
         "to": scan.to_stage,
         "from_label": lc.label(scan.from_stage) if scan.from_stage else None,
@@ -146,9 +148,10 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
                     _apply(result, station, read, actor=Actor(result.operator, actor.role), action=action,
                            reason=reason)
             else:
-                # A plain move: every refusal comes before anything is written (the rules are asked first).
+                # A plain move: every refusal comes before anything is written (the rules are asked first),
+                # so the order and its jobs are read as plain rows (_lock_plain).
                 _apply(result, station, read, actor=Actor(result.operator, actor.role), action=action,
-                       reason=reason)
+                       reason=reason, plain=True)
         except (Refused, _Refused) as exc:  # a move rule's (MoveRefused), the printer's, ...
             # The refusal still names the order and job it was about, so the operator sees which one it was.
             result.refused(sentence(str(exc)), read.kind, getattr(exc, "refusal", _Refused.refusal))
@@ -170,6 +173,7 @@ class _Outcome:
         self.ok, self.outcome, self.message, self.refusal = False, "refused", "", None
         self.order_id = self.job_id = self.from_stage = self.to_stage = None
         self._aimed = (None, None)
+        self.about = (None, None)  # the order and job objects (or plain rows) the scan was applied to
 
     def refused(self, message: str, kind: str, refusal: str) -> None:
         self.ok, self.outcome, self.message, self.kind, self.refusal = False, "refused", message, kind, refusal
@@ -181,10 +185,14 @@ def _store_outcome(result: _Outcome, values: dict) -> Scan:
     """Writes what the scan came to (one UPDATE of its row) and returns the row as the session's own
     (persistent, loaded: nothing to read back, nothing to flush)."""
     outcome = {c: getattr(result, c) for c in _OUTCOME}
-    db.session.connection().execute(_UPDATE_OUTCOME, {"_id": result.id, **outcome})
+    connection().execute(_UPDATE_OUTCOME, {"_id": result.id, **outcome})
     scan = Scan(id=result.id, **{**values, **outcome})
     make_transient_to_detached(scan)
     db.session.add(scan)
+    order, job = result.about
+    # What the answer names, as already read (a plain row is no object the relationship could find)
+    scan.answered_about = (order if order is not None and order.id == result.order_id else None,
+                           job if job is not None and job.id == result.job_id else None)
     return scan
 
 
@@ -206,7 +214,7 @@ _PREVIOUS_SCAN = (select(_s.c.kind, _s.c.action, _s.c.undone_at, _s.c.outcome, _
 
 
 def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: Scanning) -> bool:
-    previous = db.session.connection().execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
+    previous = connection().execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
     # The same action (a QC fail right after a pass is a second decision, not a double trigger), on a
@@ -228,7 +236,8 @@ def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: Scanning) -> 
 
 # -- applying one scan ------------------------------------------------------------------------------
 
-def _apply(scan: _Outcome, station: Station, read, *, actor: Actor, action: str, reason: str | None) -> None:
+def _apply(scan: _Outcome, station: Station, read, *, actor: Actor, action: str, reason: str | None,
+           plain: bool = False) -> None:
     lc = current_settings().lifecycle
     if read.kind == "unknown":
         raise _UnknownCode(f"unknown code {read.value!r}" if read.value else "unknown code")
@@ -255,7 +264,7 @@ def _apply(scan: _Outcome, station: Station, read, *, actor: Actor, action: str,
         scan.kind = "label"
         _ship_out_label(scan, station, label_tracking_number(read.value), actor)
         return
-    order, job = _lookup(read)
+    order, job = _lookup(read, plain=plain)
     _aim(scan, order, job)
     if order.stage == CANCELLED:
         raise _Refused(f"{order.code} is cancelled")
@@ -300,6 +309,7 @@ def _aim(scan: _Outcome, order: Order, job: Job | None = None) -> None:
     """What the scan is about, kept beside the row (set on it with the outcome, in the one UPDATE the scan
     takes), so a refusal can still say it."""
     scan._aimed = (order.id, job.id if job else None)
+    scan.about = (order, job)
 
 
 def _jobs_note(order: Order) -> str:
@@ -391,9 +401,65 @@ def _lock_one(kind: str, code: str) -> dict[int, Order]:
     return {order.id: order}
 
 
-def _lookup(read) -> tuple[Order, Job | None]:
+class _PlainOrder(Plain):
+    """The scanned order as a plain move needs it (what the rules, the trail and the answer read)."""
+
+    __table__ = Order.__table__
+    __slots__ = ("id", "code", "stage", "customer_name", "jobs", "stage_entered_at", "updated_at")  # the last two
+    # only as a move sets them: they are not read
+
+
+class _PlainJob(Plain):
+    __table__ = Job.__table__
+    __slots__ = ("id", "code", "position", "stage", "created_at", "method", "order", "stage_entered_at")
+
+
+_o, _j = Order.__table__, Job.__table__
+_PLAIN_ORDER = (_o.c.id, _o.c.code, _o.c.stage, _o.c.customer_name)
+_PLAIN_JOB = (_j.c.id, _j.c.code, _j.c.position, _j.c.stage, _j.c.created_at, _j.c.method)
+_PLAIN_BY_CODE = {kind: select(*_PLAIN_ORDER, *_PLAIN_JOB).select_from(_o.join(_j, _j.c.order_id == _o.c.id))
+                  .where(which).order_by(_o.c.id, _j.c.id).with_for_update()
+                  for kind, which in _BY_CODE.items()}
+
+
+def _lock_plain(kind: str, code: str) -> Order | _PlainOrder | None:
+    """_lock_one() for a plain move: the same one locking statement, read by Core into plain rows (a fifth
+    of a scan's time went to the ORM loading the order and its jobs as objects). An order without jobs, an
+    unknown code, or an order or job the session already holds as an object (refreshed as _lock_one would
+    refresh it) takes _lock_one's way and returns the ORM object."""
+    session = db.session()
+    rows = connection(session).execute(_PLAIN_BY_CODE[kind], {"code": code}).all()
+    held = session.identity_map
+    if not rows or (Order, (rows[0][0],), None) in held or any((Job, (r[4],), None) in held for r in rows):
+        return next(iter(_lock_one(kind, code).values()), None)
+    order_id, order_code, stage, customer = rows[0][:4]
+    order = _PlainOrder()
+    order.id, order.code, order.stage, order.customer_name = order_id, order_code, stage, customer
+    jobs = []
+    for row in rows:
+        job = _PlainJob()
+        job.id, job.code, job.position, job.stage, job.created_at, job.method = row[4:]
+        job.order = order
+        jobs.append(job)
+    jobs.sort(key=_job_order)
+    order.jobs = jobs
+    return order
+
+
+def _lookup(read, *, plain: bool = False) -> tuple[Order, Job | None]:
     """The scanned order (and job), locked and fresh, by its code: the order's row picked by the code (a
-    job's through a subquery) with its jobs, one statement (_lock_one)."""
+    job's through a subquery) with its jobs, one statement (_lock_one). `plain`: for a move whose refusals
+    all come before it writes (no savepoint), read as plain rows (_lock_plain)."""
+    if read.kind in ("job", "order") and plain:
+        order = _lock_plain(read.kind, read.value)
+        job = None
+        if order is not None and read.kind == "job":
+            job = next((j for j in order.jobs if j.code == read.value), None)
+            if job is None:
+                raise _UnknownCode(f"unknown code {read.value}: no such job")
+        if order is None:
+            raise _UnknownCode(f"unknown code {read.value}: no such {read.kind}")
+        return order, job
     if read.kind == "token":
         order = db.session.scalar(select(Order).where(Order.public_token == read.value))
         if order is None:

@@ -23,6 +23,7 @@ from ..domain.stays import StayBook, is_move
 from ..extensions import db
 from ..models import Event, Job, Order, StageStay
 from ..settings import current_settings
+from .rows import connection
 
 BOOKS = "inktrail_stay_books"  # session.info key: order id -> _Ledger of this transaction
 CHUNK = 500  # orders per rebuild round
@@ -86,7 +87,7 @@ def _ledger(session, order: Order, job: Job | None) -> _Ledger:
         ledger.book.jobs.update(jobs)
         return ledger
     open_stays = [_Stay(r.order_id, r.job_id, r.stage, r.entered_at, r.scan_id, r.method, id=r.id, stored=True)
-                  for r in session.connection().execute(_OPEN_STAYS, {"order_id": order.id})]
+                  for r in connection(session).execute(_OPEN_STAYS, {"order_id": order.id})]
     ledger = ledgers[order.id] = _Ledger(order.id, jobs, open_stays)
     return ledger
 
@@ -130,7 +131,7 @@ def write(session=None) -> None:
                 by_subject.append({"_order_id": stay.order_id, "_job_id": stay.job_id, **ended})
         begun.extend(ledger.begun)
         ledger.begun, ledger.ended = [], []
-    conn = session.connection() if by_id or by_subject or begun else None
+    conn = connection(session) if by_id or by_subject or begun else None
     if by_id:
         conn.execute(_END_BY_ID, by_id)
     if by_subject:

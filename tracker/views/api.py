@@ -12,7 +12,7 @@ from ..domain.intake import validate_order
 from ..domain.lifecycle import MoveRefused
 from ..domain.refusals import Invalid, NotFound, Refused, TooLarge, WrongMediaType
 from ..integrations.jsontext import storable
-from ..extensions import db
+from ..extensions import db, no_rate_limit
 from ..models import utcnow
 from ..queries import get_order, order_json
 from ..services import orders as order_service
@@ -143,6 +143,7 @@ def cancel_order(order_id):
 
 
 @bp.post("/scans")
+@no_rate_limit  # the hot path, as the scan page's (tracker/extensions.py)
 @api_role_required("operator")
 def create_scan():
     """Exactly what a scan page does: {"station", "code", "operator"?, "scan_id"?, "action"?, "reason"?,

@@ -1113,3 +1113,52 @@ def test_a_scan_reads_the_order_and_its_jobs_in_one_statement(ctx):
     assert scan_json(s)["outcome"] == "moved"
     reads = [s for s in seen.sql if s.startswith("select") and (" from orders" in s or " from jobs" in s)]
     assert len(reads) == 1 and " join jobs on " in reads[0], reads
+
+
+def test_a_scan_answers_from_what_it_read_with_no_read_after_its_outcome(ctx):
+    """A plain move reads the order and its jobs as plain rows (no ORM objects): the answer names the order,
+    its customer and the job from that read; nothing is read after the scan's outcome is written."""
+    from tests.conftest import Statements
+
+    two_job_order(customer_name="Dana Reyes")
+    with Statements() as seen:
+        s, _ = record_scan("art-desk", "A1001B", actor=OPERATOR)
+        a = scan_json(s)
+        db.session.commit()
+    assert (a["order_id"], a["job_id"], a["customer"], a["from"], a["to"]) == \
+        ("A1001", "A1001B", "Dana Reyes", "received", "preproduction")
+    last_write = max(i for i, sql in enumerate(seen.sql) if sql.startswith("update scans"))
+    assert not [sql for sql in seen.sql[last_write + 1:] if sql.startswith("select")], seen.sql
+    db.session.expire_all()
+    assert job("A1001B").stage == "preproduction" and job("A1001A").stage == "received"
+
+
+def test_an_order_the_session_holds_is_refreshed_by_a_scan_of_it(ctx):
+    """A caller that already holds the order and its jobs as objects (a page, a command) sees what the scan
+    did on those same objects, as the locked re-read always gave it: the scan takes the ORM way then."""
+    o = two_job_order()
+    held_job = o.jobs[0]
+    assert (o.stage, held_job.stage) == ("received", "received")
+    s, _ = record_scan("art-desk", "A1001", actor=OPERATOR)
+    assert s.ok and s.outcome == "moved"
+    assert o.stage == "preproduction" and held_job.stage == "preproduction"  # no expire needed
+    assert scan_json(s)["order_id"] == "A1001"
+    db.session.commit()
+    order_service.move_order(o, None, actor=OPERATOR, source="board")  # the held object moves on from there
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.scalar(select(Order.stage).where(Order.code == "A1001")) == "production"
+
+
+def test_a_refused_plain_scan_names_its_order_and_writes_nothing_but_the_scan(ctx):
+    two_job_order(customer_name="Dana Reyes")
+    scan("A1001A")
+    scan("A1001B")  # another code between: the next A1001A is no double scan, but already done
+    n = count(Event)
+    db.session.expire_all()
+    s, _ = record_scan("art-desk", "A1001A", actor=OPERATOR, uid="second-scan-of-a")
+    db.session.commit()
+    a = scan_json(s)
+    assert not a["ok"] and "already in Pre-production" in a["message"]
+    assert (a["order_id"], a["job_id"], a["customer"]) == ("A1001", "A1001A", "Dana Reyes")
+    assert count(Event) == n

@@ -187,7 +187,9 @@ class Killer:
 
 @pytest.fixture
 def pg_app(tmp_path):
-    app = _app(tmp_path)
+    # A real restart keeps the pooled connections idle for longer than the ping threshold (1 s: it takes
+    # seconds); 0 stands for that here, without waiting.
+    app = _app(tmp_path, TRACKER_PING_AFTER_IDLE_SECONDS=0)
     with app.app_context():
         make_order([("Tee", "dtg", 3)])
     killer = Killer()
@@ -280,3 +282,31 @@ def test_a_webhook_whose_connection_dies_is_a_503_and_the_redelivery_is_stored_o
     assert client.post("/webhooks/easypost", data=body, headers=easypost_headers(body)).status_code == 202
     assert client.post("/webhooks/easypost", data=body, headers=easypost_headers(body)).status_code == 200
     assert counts(app)["deliveries"] == 1
+
+
+@postgres_only
+@pytest.mark.parametrize("ping_after", [0, 3600])
+def test_an_idle_connection_a_restart_ended_is_pinged_and_replaced_before_a_page_uses_it(tmp_path, ping_after):
+    """A page is no unit of work: nothing runs it again. A pooled connection idle past the threshold is
+    pinged before it is handed out, so a connection the restart ended is replaced and the page answers;
+    one handed back a moment ago is handed out unpinged (no round trip while the shop is busy), and should
+    the database have ended it in that moment the page answers a 503, never a 500, and the next is fine."""
+    app = _app(tmp_path, TRACKER_PING_AFTER_IDLE_SECONDS=ping_after)
+    killer = Killer()
+    try:
+        with app.app_context():
+            make_order([("Tee", "dtg", 3)])
+        api = Api(app.test_client(), api_token(app))
+        assert api.get("/api/orders/A1001").status_code == 200  # the pool holds a live connection now
+        assert killer.kill_all_but_mine() >= 1
+        first = api.get("/api/orders/A1001")
+        if ping_after == 0:
+            assert first.status_code == 200, first.get_json()
+        else:
+            assert first.status_code == 503 and first.headers.get("Retry-After"), first.get_data(as_text=True)
+        assert api.get("/api/orders/A1001").status_code == 200
+    finally:
+        killer.close()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

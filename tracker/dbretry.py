@@ -6,10 +6,10 @@ What is retried where (measured, see docs/RELIABILITY.md):
   before saying so; a short lock never reaches this module. Trying again would keep a web thread for
   another 5 s, so a lock that outlasts busy_timeout becomes a 503 at once.
 - PostgreSQL: a connection that died (a restart, pg_terminate_backend, a failover) or a transaction the
-  server aborted (serialization failure, deadlock) is tried again, twice, on a fresh connection
-  (pool_pre_ping hands out live ones). Only units of work that are safe to run twice go through here:
-  a scan keyed by the tablet's scan ID, a webhook keyed by its delivery; never one that talks to the
-  network (a printer, a carrier) inside its transaction.
+  server aborted (serialization failure, deadlock) is tried again, twice, on a fresh connection (a pooled
+  connection idle for a second is pinged before use: tracker/__init__.ping_after_idle). Only units of work
+  that are safe to run twice go through here: a scan keyed by the tablet's scan ID, a webhook keyed by its
+  delivery; never one that talks to the network (a printer, a carrier) inside its transaction.
 """
 from __future__ import annotations
 

@@ -290,10 +290,6 @@ class Scan(db.Model):
     order: Mapped[Optional[Order]] = relationship()
     job: Mapped[Optional[Job]] = relationship()
 
-    # Not a column: the order and job a scan just applied named, as record_scan read them (an object, or a
-    # plain row of the scan's own read), so its answer needs no second read; unset on a row read back.
-    answered_about = None
-
 
 class PrintJob(db.Model):
     """One label to print, stored before anything is sent. The print-queue job prints each printer's

@@ -1162,3 +1162,26 @@ def test_a_refused_plain_scan_names_its_order_and_writes_nothing_but_the_scan(ct
     assert not a["ok"] and "already in Pre-production" in a["message"]
     assert (a["order_id"], a["job_id"], a["customer"]) == ("A1001", "A1001A", "Dana Reyes")
     assert count(Event) == n
+
+
+def test_a_plain_scan_leaves_no_object_of_the_scan_order_or_jobs_in_the_session(ctx):
+    """The hot path's identity map stays empty of what it wrote: the scan is returned as its outcome (the
+    row's columns), the order and jobs were read as plain rows; the stored row reads the same."""
+    two_job_order(customer_name="Dana Reyes")
+    db.session.expunge_all()
+    s, _ = record_scan("art-desk", "A1001A", actor=OPERATOR, uid="no-objects-0001")
+    held = [o for o in db.session.identity_map.values() if isinstance(o, (Scan, Order, Job))]
+    assert held == [] and s.ok and s.order.code == "A1001" and s.job.code == "A1001A"
+    db.session.commit()
+    stored = db.session.scalar(select(Scan).where(Scan.uid == "no-objects-0001"))
+    fresh, replay = scan_json(s), scan_json(stored, replayed=True)
+    assert {k: v for k, v in fresh.items() if k != "replayed"} == {k: v for k, v in replay.items() if k != "replayed"}
+
+
+def test_a_double_scan_names_the_order_and_job_of_the_scan_before_it(ctx):
+    two_job_order()
+    scan("A1001A")
+    db.session.expunge_all()
+    s, _ = record_scan("art-desk", "A1001A", actor=OPERATOR)  # the same code again at once
+    assert s.outcome == "duplicate" and (s.order.code, s.job.code) == ("A1001", "A1001A")
+    db.session.commit()

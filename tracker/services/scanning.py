@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..domain import scanning as rules
@@ -50,11 +49,10 @@ class _UnknownCode(_Refused):
     refusal = "unknown"
 
 
-def scan_json(scan: _Outcome, *, replayed: bool = False) -> dict:
+def scan_json(scan: Scan | ScanOutcome, *, replayed: bool = False) -> dict:
     """The answer to a scan, the same on the first try and on a replay."""
     lc = current_settings().lifecycle
-    order, job = scan.answered_about or (None, None)  # set by record_scan; a row read back has the relationships
-    order, job = order or scan.order, job or scan.job
+    order, job = scan.order, scan.job  # a new scan's as it read them; a stored row's by its relationships
     return {
         "ok": scan.ok,
         "outcome": scan.outcome,
@@ -103,9 +101,10 @@ def _storable(text: str) -> bool:
 
 def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = None, operator: str | None = None,
                 action: str = "move", reason: str | None = None, source: str = "scan",
-                scanned_at: dt.datetime | None = None) -> tuple[Scan, bool]:
-    """Stores one scan and applies it. Returns (scan, replayed): a scan ID seen before returns the stored
-    scan untouched, so a tablet that resends after a dropped connection never moves anything twice."""
+                scanned_at: dt.datetime | None = None) -> tuple[Scan | ScanOutcome, bool]:
+    """Stores one scan and applies it. Returns (scan, replayed): a new scan as its ScanOutcome (the row's
+    columns, no ORM object); a scan ID seen before returns the stored Scan row untouched, so a tablet that
+    resends after a dropped connection never moves anything twice. Both read the same."""
     station = station_or_error(station_key)
     if not isinstance(code, str) or not code.strip():
         raise BadScan("the scan has no code", "code")
@@ -138,7 +137,7 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
     scan_id = insert_new(Scan.__table__, "uid", values, returning="id").scalar()
     if scan_id is None:
         return db.session.scalar(select(Scan).where(Scan.uid == values["uid"])), True
-    result = _Outcome(scan_id, values)
+    result = ScanOutcome(scan_id, values)
     if not _is_double_scan(result, read, now, cfg):
         try:
             if _may_refuse_after_writing(station, read, action):
@@ -155,7 +154,8 @@ def record_scan(station_key: str, code: str, *, actor: Actor, uid: str | None = 
         except (Refused, _Refused) as exc:  # a move rule's (MoveRefused), the printer's, ...
             # The refusal still names the order and job it was about, so the operator sees which one it was.
             result.refused(sentence(str(exc)), read.kind, getattr(exc, "refusal", _Refused.refusal))
-    return _store_outcome(result, values), False
+    _store_outcome(result)
+    return result, False
 
 
 _OUTCOME = ("kind", "operator", "ok", "outcome", "refusal", "message", "order_id", "job_id", "from_stage", "to_stage")
@@ -163,13 +163,21 @@ _UPDATE_OUTCOME = (update(Scan.__table__).where(Scan.__table__.c.id == bindparam
                    .values({c: bindparam(c) for c in _OUTCOME}))
 
 
-class _Outcome:
-    """What a scan comes to while it is applied, as plain attributes (named as the Scan row's): written to
-    the row once, by _store_outcome(), so no ORM object of the scan is tracked on the way."""
+class ScanOutcome:
+    """A new scan as it is applied and as record_scan() returns it: the Scan row's columns as plain
+    attributes, written to the row once, by _store_outcome(). No ORM object of the scan is made or tracked
+    (the hot path's identity-map churn); a replay returns the stored Scan row, which reads the same.
+
+    `order` and `job` are what it was applied to as the scan read them (an ORM object or a plain row:
+    services/rows.Plain), so its answer reads nothing more; one it names without having read it (a double
+    scan names the scan before it) is looked up when asked."""
 
     def __init__(self, scan_id: int, values: dict):
-        self.id, self.station, self.action = scan_id, values["station"], values["action"]
-        self.kind, self.operator = values["kind"], values["operator"]
+        self.id = scan_id
+        self.uid, self.station, self.code, self.action = values["uid"], values["station"], values["code"], \
+            values["action"]
+        self.kind, self.operator, self.source = values["kind"], values["operator"], values["source"]
+        self.received_at, self.scanned_at, self.undone_at = values["received_at"], values["scanned_at"], None
         self.ok, self.outcome, self.message, self.refusal = False, "refused", "", None
         self.order_id = self.job_id = self.from_stage = self.to_stage = None
         self._aimed = (None, None)
@@ -180,20 +188,24 @@ class _Outcome:
         self.from_stage = self.to_stage = None
         self.order_id, self.job_id = self._aimed
 
+    @property
+    def order(self):
+        return self._subject(0, Order, self.order_id)
 
-def _store_outcome(result: _Outcome, values: dict) -> Scan:
-    """Writes what the scan came to (one UPDATE of its row) and returns the row as the session's own
-    (persistent, loaded: nothing to read back, nothing to flush)."""
-    outcome = {c: getattr(result, c) for c in _OUTCOME}
-    connection().execute(_UPDATE_OUTCOME, {"_id": result.id, **outcome})
-    scan = Scan(id=result.id, **{**values, **outcome})
-    make_transient_to_detached(scan)
-    db.session.add(scan)
-    order, job = result.about
-    # What the answer names, as already read (a plain row is no object the relationship could find)
-    scan.answered_about = (order if order is not None and order.id == result.order_id else None,
-                           job if job is not None and job.id == result.job_id else None)
-    return scan
+    @property
+    def job(self):
+        return self._subject(1, Job, self.job_id)
+
+    def _subject(self, i: int, model, subject_id: int | None):
+        if subject_id is None:
+            return None
+        read = self.about[i]
+        return read if read is not None and read.id == subject_id else db.session.get(model, subject_id)
+
+
+def _store_outcome(result: ScanOutcome) -> None:
+    """Writes what the scan came to: one UPDATE of its row (nothing of it is in the session to flush)."""
+    connection().execute(_UPDATE_OUTCOME, {"_id": result.id, **{c: getattr(result, c) for c in _OUTCOME}})
 
 
 def _may_refuse_after_writing(station: Station, read, action: str) -> bool:
@@ -213,7 +225,7 @@ _PREVIOUS_SCAN = (select(_s.c.kind, _s.c.action, _s.c.undone_at, _s.c.outcome, _
                   .order_by(_s.c.id.desc()).limit(1))
 
 
-def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: Scanning) -> bool:
+def _is_double_scan(scan: "ScanOutcome", read, now: dt.datetime, cfg: Scanning) -> bool:
     previous = connection().execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
@@ -236,7 +248,7 @@ def _is_double_scan(scan: "_Outcome", read, now: dt.datetime, cfg: Scanning) -> 
 
 # -- applying one scan ------------------------------------------------------------------------------
 
-def _apply(scan: _Outcome, station: Station, read, *, actor: Actor, action: str, reason: str | None,
+def _apply(scan: ScanOutcome, station: Station, read, *, actor: Actor, action: str, reason: str | None,
            plain: bool = False) -> None:
     lc = current_settings().lifecycle
     if read.kind == "unknown":
@@ -305,7 +317,7 @@ def _apply(scan: _Outcome, station: Station, read, *, actor: Actor, action: str,
            from_stage)
 
 
-def _aim(scan: _Outcome, order: Order, job: Job | None = None) -> None:
+def _aim(scan: ScanOutcome, order: Order, job: Job | None = None) -> None:
     """What the scan is about, kept beside the row (set on it with the outcome, in the one UPDATE the scan
     takes), so a refusal can still say it."""
     scan._aimed = (order.id, job.id if job else None)
@@ -328,7 +340,7 @@ def _refuse_backwards(lc, code: str, current: str, target: str) -> None:
         raise _Refused(f"{code} is in {lc.label(current)}; {lc.label(nxt)} comes next")
 
 
-def _moved(scan: _Outcome, order: Order, job: Job | None, target: str, message: str, from_stage: str) -> None:
+def _moved(scan: ScanOutcome, order: Order, job: Job | None, target: str, message: str, from_stage: str) -> None:
     scan.ok, scan.outcome, scan.to_stage, scan.message = True, "moved", target, message
     scan.from_stage = from_stage
     scan.order_id, scan.job_id = order.id, job.id if job else None
@@ -479,7 +491,7 @@ def _lookup(read, *, plain: bool = False) -> tuple[Order, Job | None]:
     return next(iter(locked.values())), None
 
 
-def _move_batch(scan: _Outcome, station: Station, code: str, actor: Actor) -> None:
+def _move_batch(scan: ScanOutcome, station: Station, code: str, actor: Actor) -> None:
     lc = current_settings().lifecycle
     batch = db.session.scalar(select(Batch).where(Batch.code == code))
     if batch is None:
@@ -499,7 +511,7 @@ def _move_batch(scan: _Outcome, station: Station, code: str, actor: Actor) -> No
     scan.message = f"{code}: {len(to_move)} job{'s' if len(to_move) != 1 else ''} → {lc.label(target)}"
 
 
-def _qc_fail(scan: _Outcome, station: Station, read, actor: Actor, reason: str | None) -> None:
+def _qc_fail(scan: ScanOutcome, station: Station, read, actor: Actor, reason: str | None) -> None:
     reasons = _scanning_settings().qc_fail_reasons
     reason = (reason or "").strip()
     if not reason:
@@ -530,7 +542,7 @@ def _qc_fail(scan: _Outcome, station: Station, read, actor: Actor, reason: str |
 
 # -- the ship-out check -----------------------------------------------------------------------------
 
-def _ship_out_order(scan: _Outcome, station: Station, order: Order) -> None:
+def _ship_out_order(scan: ScanOutcome, station: Station, order: Order) -> None:
     lc = current_settings().lifecycle
     if order.stage == LAST_PEOPLE_STAGE or (order.stage in lc and lc.index(order.stage) > lc.index(LAST_PEOPLE_STAGE)):
         raise _Refused(f"{order.code} has already passed the ship-out check ({lc.label(order.stage)})")
@@ -550,7 +562,7 @@ def _ship_out_order(scan: _Outcome, station: Station, order: Order) -> None:
     scan.message = f"{order.code}: now scan its carrier label"
 
 
-def _ship_out_label(scan: _Outcome, station: Station, number: str, actor: Actor) -> None:
+def _ship_out_label(scan: ScanOutcome, station: Station, number: str, actor: Actor) -> None:
     lc = current_settings().lifecycle
     if station.moves_to != LAST_PEOPLE_STAGE:
         raise _Refused("a carrier label is scanned at the ship-out station")

@@ -94,7 +94,6 @@ def _release_write_lock_of(conn) -> None:
 def _pool_checkin(dbapi_connection, record):
     if record is not None:
         _release_write_lock(record.info)
-        record.info["inktrail_idle_since"] = time.monotonic()
 
 
 # A pooled PostgreSQL connection idle this long is asked whether it is alive before it is handed out.
@@ -109,6 +108,11 @@ def ping_after_idle(engine, seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
     webhook's answer on PostgreSQL). A connection that dies while in use is the unit of work's to retry
     (tracker/dbretry.py), as it always was; the pool then replaces the others."""
     dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(dbapi_connection, record):
+        if record is not None:
+            record.info["inktrail_idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection, record, proxy):

@@ -116,7 +116,7 @@ def test_the_views_without_a_rate_limit_are_the_scans_and_in_no_limited_blueprin
     assert not {e.split(".")[0] for e in marked} & limited_blueprints
 
 
-def test_a_marked_view_is_still_checked_by_its_own_route_limit(limited):
+def test_a_marked_view_is_still_checked_by_its_own_route_limit():
     """The skip is only for the check before the request: a limit the view itself carried would still be
     checked by its decorator, so marking a view is never how a limit is silently lost."""
     from flask import Flask

@@ -138,18 +138,15 @@ def _set(obj: Order | Job, **values) -> None:
     unit of work has nothing to flush for it) and in the table by write_trail(), with the other rows of
     the same shape in one UPDATE. An object not in the table yet is set the ordinary way; a Plain row (a
     scan's, read by Core) is set as it is, and written the same way."""
-    info = db.session().info
-    if isinstance(obj, Plain):  # a row a scan read by Core (services/rows.py): nothing tracks it
+    plain = isinstance(obj, Plain)  # a row a scan read by Core (services/rows.py): nothing tracks it
+    if not plain and not inspect(obj).persistent:
         for name, value in values.items():
             setattr(obj, name, value)
-    else:
-        state = inspect(obj)
-        if not state.persistent:
-            for name, value in values.items():
-                setattr(obj, name, value)
-            return
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
+        return
+    info = db.session().info
+    for name, value in values.items():
+        (setattr if plain else set_committed_value)(obj, name, value)
+    if not plain:
         info.setdefault(SET_OBJECTS, set()).add(obj)  # a rollback expires them: the unit of work does not know them
     table = type(obj).__table__
     updates = info.setdefault(PENDING_SETS, {})

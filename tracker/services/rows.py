@@ -72,10 +72,6 @@ class Plain:
     __slots__ = ()
     __table__: Table
 
-    def __init__(self, **values):
-        for name, value in values.items():
-            setattr(self, name, value)
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {getattr(self, 'code', '?')}>"
 

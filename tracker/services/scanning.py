@@ -180,13 +180,13 @@ class ScanOutcome:
         self.received_at, self.scanned_at, self.undone_at = values["received_at"], values["scanned_at"], None
         self.ok, self.outcome, self.message, self.refusal = False, "refused", "", None
         self.order_id = self.job_id = self.from_stage = self.to_stage = None
-        self._aimed = (None, None)
-        self.about = (None, None)  # the order and job objects (or plain rows) the scan was applied to
+        self.about = (None, None)  # the order and job (objects or plain rows) it is about, once looked up
 
     def refused(self, message: str, kind: str, refusal: str) -> None:
         self.ok, self.outcome, self.message, self.kind, self.refusal = False, "refused", message, kind, refusal
         self.from_stage = self.to_stage = None
-        self.order_id, self.job_id = self._aimed
+        order, job = self.about  # a refusal still names what it was about
+        self.order_id, self.job_id = order.id if order else None, job.id if job else None
 
     @property
     def order(self):
@@ -225,7 +225,7 @@ _PREVIOUS_SCAN = (select(_s.c.kind, _s.c.action, _s.c.undone_at, _s.c.outcome, _
                   .order_by(_s.c.id.desc()).limit(1))
 
 
-def _is_double_scan(scan: "ScanOutcome", read, now: dt.datetime, cfg: Scanning) -> bool:
+def _is_double_scan(scan: ScanOutcome, read, now: dt.datetime, cfg: Scanning) -> bool:
     previous = connection().execute(_PREVIOUS_SCAN, {"station": scan.station, "id": scan.id}).first()
     if previous is None or previous.kind != read.kind or previous.kind in ("badge", "unknown"):
         return False
@@ -320,7 +320,6 @@ def _apply(scan: ScanOutcome, station: Station, read, *, actor: Actor, action: s
 def _aim(scan: ScanOutcome, order: Order, job: Job | None = None) -> None:
     """What the scan is about, kept beside the row (set on it with the outcome, in the one UPDATE the scan
     takes), so a refusal can still say it."""
-    scan._aimed = (order.id, job.id if job else None)
     scan.about = (order, job)
 
 
@@ -417,8 +416,8 @@ class _PlainOrder(Plain):
     """The scanned order as a plain move needs it (what the rules, the trail and the answer read)."""
 
     __table__ = Order.__table__
-    __slots__ = ("id", "code", "stage", "customer_name", "jobs", "stage_entered_at", "updated_at")  # the last two
-    # only as a move sets them: they are not read
+    # stage_entered_at and updated_at only as a move sets them: they are not read
+    __slots__ = ("id", "code", "stage", "customer_name", "jobs", "stage_entered_at", "updated_at")
 
 
 class _PlainJob(Plain):
@@ -443,7 +442,7 @@ def _lock_plain(kind: str, code: str) -> Order | _PlainOrder | None:
     rows = connection(session).execute(_PLAIN_BY_CODE[kind], {"code": code}).all()
     held = session.identity_map
     if not rows or (Order, (rows[0][0],), None) in held or any((Job, (r[4],), None) in held for r in rows):
-        return next(iter(_lock_one(kind, code).values()), None)
+        return _locked_order(kind, code)
     order_id, order_code, stage, customer = rows[0][:4]
     order = _PlainOrder()
     order.id, order.code, order.stage, order.customer_name = order_id, order_code, stage, customer
@@ -458,37 +457,30 @@ def _lock_plain(kind: str, code: str) -> Order | _PlainOrder | None:
     return order
 
 
+def _locked_order(kind: str, code: str) -> Order | None:
+    """The one order _lock_one() locked, as an object, or None."""
+    return next(iter(_lock_one(kind, code).values()), None)
+
+
 def _lookup(read, *, plain: bool = False) -> tuple[Order, Job | None]:
     """The scanned order (and job), locked and fresh, by its code: the order's row picked by the code (a
     job's through a subquery) with its jobs, one statement (_lock_one). `plain`: for a move whose refusals
     all come before it writes (no savepoint), read as plain rows (_lock_plain)."""
-    if read.kind in ("job", "order") and plain:
-        order = _lock_plain(read.kind, read.value)
-        job = None
-        if order is not None and read.kind == "job":
-            job = next((j for j in order.jobs if j.code == read.value), None)
-            if job is None:
-                raise _UnknownCode(f"unknown code {read.value}: no such job")
-        if order is None:
-            raise _UnknownCode(f"unknown code {read.value}: no such {read.kind}")
-        return order, job
     if read.kind == "token":
         order = db.session.scalar(select(Order).where(Order.public_token == read.value))
         if order is None:
             raise _UnknownCode("unknown code (a tracking link no order has)")
         _lock(order)
         return order, None
+    order = (_lock_plain if plain else _locked_order)(read.kind, read.value)
     if read.kind == "job":
-        locked = _lock_one("job", read.value)
-        order = next(iter(locked.values()), None)
         job = next((j for j in order.jobs if j.code == read.value), None) if order is not None else None
         if job is None:
             raise _UnknownCode(f"unknown code {read.value}: no such job")
         return order, job
-    locked = _lock_one("order", read.value)
-    if not locked:
+    if order is None:
         raise _UnknownCode(f"unknown code {read.value}: no such order")
-    return next(iter(locked.values())), None
+    return order, None
 
 
 def _move_batch(scan: ScanOutcome, station: Station, code: str, actor: Actor) -> None:
